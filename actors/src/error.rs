@@ -1,0 +1,91 @@
+//! The domain error of a vault operation, with the stable machine `code` every client sees.
+//!
+//! A tool call that fails for one of these reasons is answered with a tool result carrying
+//! `isError: true` and `structuredContent.code`; the mapping lives in `mcp::tools`.
+
+use serde_json::{json, Value};
+
+/// Why a vault operation failed. Every variant has a stable [`VaultError::code`].
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    #[error("invalid path {path:?}: {reason}")]
+    InvalidPath { path: String, reason: String },
+    #[error("note {0:?} does not exist")]
+    NotFound(String),
+    #[error(
+        "version conflict on {path:?}: expected version {expected}, current version is {current}"
+    )]
+    Conflict {
+        path: String,
+        expected: u64,
+        current: u64,
+    },
+    #[error("{what} is {actual} bytes, over the limit of {limit} bytes")]
+    TooLarge {
+        what: &'static str,
+        actual: usize,
+        limit: usize,
+    },
+    #[error("invalid frontmatter: {0}")]
+    InvalidFrontmatter(String),
+    #[error("invalid arguments: {0}")]
+    InvalidArguments(String),
+    #[error("invalid search query: {0}")]
+    InvalidQuery(String),
+    #[error("this token may not {0}")]
+    InsufficientScope(&'static str),
+    #[error("storage I/O failed: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("index failed: {0}")]
+    Index(#[from] rusqlite::Error),
+}
+
+impl VaultError {
+    /// The stable machine-readable code, part of the public contract of every tool.
+    pub fn code(&self) -> &'static str {
+        match self {
+            VaultError::InvalidPath { .. } => "invalid_path",
+            VaultError::NotFound(_) => "not_found",
+            VaultError::Conflict { .. } => "conflict",
+            VaultError::TooLarge { .. } => "too_large",
+            VaultError::InvalidFrontmatter(_) => "invalid_frontmatter",
+            VaultError::InvalidArguments(_) => "invalid_arguments",
+            VaultError::InvalidQuery(_) => "invalid_query",
+            VaultError::InsufficientScope(_) => "insufficient_scope",
+            VaultError::Io(_) => "io_error",
+            VaultError::Index(_) => "index_error",
+        }
+    }
+
+    /// Machine-readable details beside the code, so a client can act without parsing prose.
+    pub fn details(&self) -> Value {
+        let mut out = json!({ "code": self.code(), "message": self.to_string() });
+        match self {
+            VaultError::InvalidPath { path, .. } | VaultError::NotFound(path) => {
+                out["path"] = json!(path);
+            }
+            VaultError::Conflict {
+                path,
+                expected,
+                current,
+            } => {
+                out["path"] = json!(path);
+                out["expected_version"] = json!(expected);
+                out["current_version"] = json!(current);
+            }
+            VaultError::TooLarge { limit, actual, .. } => {
+                out["limit"] = json!(limit);
+                out["actual"] = json!(actual);
+            }
+            _ => {}
+        }
+        out
+    }
+
+    pub(crate) fn invalid_path(path: &str, reason: impl Into<String>) -> Self {
+        VaultError::InvalidPath {
+            path: path.to_string(),
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,385 @@
+//! Notes in the index: upsert and removal (with their FTS row, tags and links), versions, and
+//! the listing queries that answer from the index instead of re-reading files.
+
+use rusqlite::{params, OptionalExtension, Transaction};
+use serde::Serialize;
+
+use super::fts_query::segment_cjk;
+use super::links::{self, link_key};
+use super::Index;
+use crate::vault::markdown::WikiLink;
+use crate::vault::paths::NotePath;
+
+/// Everything the index stores about one note, handed over by the vault after parsing.
+pub struct NoteRecord<'a> {
+    pub path: &'a NotePath,
+    pub title: &'a str,
+    pub body: &'a str,
+    pub tags: &'a [String],
+    pub links: &'a [WikiLink],
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub hash: &'a str,
+    pub created: Option<&'a str>,
+    pub updated: Option<&'a str>,
+    pub updated_ms: i64,
+}
+
+/// When to re-resolve links touched by an upsert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolve {
+    /// Now, for this note and every link it could satisfy (a single write).
+    Now,
+    /// Later, in one pass over the whole vault (a bulk reconcile).
+    Deferred,
+}
+
+/// What the index knows of a note, enough to skip re-reading an unchanged file.
+#[derive(Debug, Clone)]
+pub struct IndexedNote {
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub hash: String,
+}
+
+/// The stored facts of one note, as tools report them.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct NoteMeta {
+    pub path: String,
+    pub title: String,
+    pub version: u64,
+    pub size: u64,
+    pub created: Option<String>,
+    pub updated: Option<String>,
+    pub tags: Vec<String>,
+}
+
+/// One row of `list_notes`.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct ListedNote {
+    pub path: String,
+    pub title: String,
+    pub version: u64,
+    pub size: u64,
+    pub updated: Option<String>,
+}
+
+/// A tag and how many notes carry it.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct TagCount {
+    pub tag: String,
+    pub count: u64,
+}
+
+fn bump_version(
+    tx: &Transaction<'_>,
+    path: &str,
+    hash: &str,
+    always: bool,
+) -> rusqlite::Result<u64> {
+    let old: Option<(u64, Option<String>, bool)> = tx
+        .prepare_cached("SELECT version, hash, live FROM note_state WHERE path = ?1")?
+        .query_row([path], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let version = match old {
+        None => 1,
+        Some((v, h, live)) if always || !live || h.as_deref() != Some(hash) => v + 1,
+        Some((v, _, _)) => v,
+    };
+    tx.prepare_cached(
+        "INSERT INTO note_state(path, version, hash, live) VALUES (?1, ?2, ?3, 1)
+         ON CONFLICT(path) DO UPDATE SET version = ?2, hash = ?3, live = 1",
+    )?
+    .execute(params![path, version, hash])?;
+    Ok(version)
+}
+
+impl Index {
+    /// Store a note (new or changed) with its text, tags and links; returns its version.
+    /// `new_content` says a client wrote it (the version always goes up); a reconcile passes
+    /// false, so an unchanged file keeps its version even after the index was rebuilt.
+    pub fn upsert(
+        tx: &Transaction<'_>,
+        note: &NoteRecord<'_>,
+        new_content: bool,
+        resolve: Resolve,
+    ) -> rusqlite::Result<u64> {
+        let path = note.path.as_str();
+        let (path_key, _) = link_key(path);
+        let stem = note.path.stem().to_lowercase();
+        let title_key = note.title.to_lowercase();
+        let existing = links::note_id(tx, path)?;
+        let id = match existing {
+            Some(id) => {
+                tx.prepare_cached(
+                    "UPDATE notes SET title = ?2, title_key = ?3, size = ?4, mtime_ns = ?5,
+                     hash = ?6, created = ?7, updated = ?8, updated_ms = ?9 WHERE id = ?1",
+                )?
+                .execute(params![
+                    id,
+                    note.title,
+                    title_key,
+                    note.size,
+                    note.mtime_ns,
+                    note.hash,
+                    note.created,
+                    note.updated,
+                    note.updated_ms
+                ])?;
+                tx.prepare_cached("DELETE FROM notes_fts WHERE rowid = ?1")?
+                    .execute([id])?;
+                tx.prepare_cached("DELETE FROM links WHERE src = ?1")?
+                    .execute([id])?;
+                tx.prepare_cached("DELETE FROM tags WHERE note = ?1")?
+                    .execute([id])?;
+                id
+            }
+            None => {
+                tx.prepare_cached(
+                    "INSERT INTO notes(path, path_key, folder, stem, title, title_key, size,
+                     mtime_ns, hash, created, updated, updated_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                )?
+                .execute(params![
+                    path,
+                    path_key,
+                    note.path.folder(),
+                    stem,
+                    note.title,
+                    title_key,
+                    note.size,
+                    note.mtime_ns,
+                    note.hash,
+                    note.created,
+                    note.updated,
+                    note.updated_ms
+                ])?;
+                tx.last_insert_rowid()
+            }
+        };
+        tx.prepare_cached("INSERT INTO notes_fts(rowid, title, body) VALUES (?1, ?2, ?3)")?
+            .execute(params![id, segment_cjk(note.title), segment_cjk(note.body)])?;
+        {
+            let mut add_tag =
+                tx.prepare_cached("INSERT OR IGNORE INTO tags(note, tag) VALUES (?1, ?2)")?;
+            for tag in note.tags {
+                add_tag.execute(params![id, tag])?;
+            }
+        }
+        {
+            let mut add_link = tx.prepare_cached(
+                "INSERT INTO links(src, target, target_key, target_last, heading, alias, embed, dst)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            for link in note.links {
+                let (key, last) = link_key(&link.target);
+                let dst = match resolve {
+                    Resolve::Now => links::resolve_one(tx, note.path.folder(), &key, &last)?,
+                    Resolve::Deferred => None,
+                };
+                add_link.execute(params![
+                    id,
+                    link.target,
+                    key,
+                    last,
+                    link.heading,
+                    link.alias,
+                    link.embed,
+                    dst
+                ])?;
+            }
+        }
+        if resolve == Resolve::Now {
+            links::re_resolve_for_note(tx, id, &path_key, &stem, &title_key)?;
+        }
+        bump_version(tx, path, note.hash, new_content)
+    }
+
+    /// Forget a note; its version is kept so a later note at the same path continues from it.
+    /// Links that pointed at it are re-resolved (another note may satisfy them now).
+    pub fn remove(tx: &Transaction<'_>, path: &str, resolve: Resolve) -> rusqlite::Result<bool> {
+        let Some(id) = links::note_id(tx, path)? else {
+            return Ok(false);
+        };
+        let pointing: Vec<i64> = {
+            let mut stmt = tx.prepare_cached("SELECT rowid FROM links WHERE dst = ?1")?;
+            let rows = stmt.query_map([id], |r| r.get(0))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        tx.prepare_cached("DELETE FROM notes_fts WHERE rowid = ?1")?
+            .execute([id])?;
+        tx.prepare_cached("DELETE FROM notes WHERE id = ?1")?
+            .execute([id])?;
+        tx.prepare_cached("UPDATE note_state SET live = 0 WHERE path = ?1")?
+            .execute([path])?;
+        if resolve == Resolve::Now {
+            for rowid in pointing {
+                links::re_resolve_where(tx, "l.rowid = ?1", &[&rowid])?;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Resolve every link in one pass (after a bulk reconcile).
+    pub fn resolve_all_links(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+        links::resolve_all(tx)
+    }
+
+    /// Size, mtime and hash of every indexed note, for the start-up reconcile.
+    pub fn indexed_files(
+        &self,
+    ) -> rusqlite::Result<std::collections::HashMap<String, IndexedNote>> {
+        let mut stmt = self
+            .conn()
+            .prepare("SELECT path, size, mtime_ns, hash FROM notes")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                IndexedNote {
+                    size: r.get(1)?,
+                    mtime_ns: r.get(2)?,
+                    hash: r.get(3)?,
+                },
+            ))
+        })?;
+        rows.collect()
+    }
+
+    /// Size and mtime of the indexed file at `path`, to tell whether it changed on disk.
+    pub fn file_facts(&self, path: &str) -> rusqlite::Result<Option<(u64, i64)>> {
+        self.conn()
+            .prepare_cached("SELECT size, mtime_ns FROM notes WHERE path = ?1")?
+            .query_row([path], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+    }
+
+    /// Record a new mtime for a file whose content did not change (touched, or copied back).
+    pub fn touch(tx: &Transaction<'_>, path: &str, mtime_ns: i64) -> rusqlite::Result<()> {
+        tx.prepare_cached("UPDATE notes SET mtime_ns = ?2 WHERE path = ?1")?
+            .execute(params![path, mtime_ns])?;
+        Ok(())
+    }
+
+    /// The current version of a note: 0 when there is no note at that path now.
+    pub fn current_version(&self, path: &str) -> rusqlite::Result<u64> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT version FROM note_state WHERE path = ?1 AND live = 1")?
+            .query_row([path], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0))
+    }
+
+    /// What the index stores about one note.
+    pub fn meta(&self, path: &str) -> rusqlite::Result<Option<NoteMeta>> {
+        let row = self
+            .conn()
+            .prepare_cached(
+                "SELECT n.id, n.title, s.version, n.size, n.created, n.updated
+                 FROM notes n JOIN note_state s ON s.path = n.path WHERE n.path = ?1",
+            )?
+            .query_row([path], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    NoteMeta {
+                        path: path.to_string(),
+                        title: r.get(1)?,
+                        version: r.get(2)?,
+                        size: r.get(3)?,
+                        created: r.get(4)?,
+                        updated: r.get(5)?,
+                        tags: Vec::new(),
+                    },
+                ))
+            })
+            .optional()?;
+        let Some((id, mut meta)) = row else {
+            return Ok(None);
+        };
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT tag FROM tags WHERE note = ?1 ORDER BY tag")?;
+        meta.tags = stmt
+            .query_map([id], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(Some(meta))
+    }
+
+    /// A page of notes under `folder` (all when empty), ordered by path, starting after
+    /// `after`; one extra row is fetched to tell whether another page exists.
+    pub fn list(
+        &self,
+        folder: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> rusqlite::Result<(Vec<ListedNote>, bool)> {
+        let prefix = if folder.is_empty() {
+            String::new()
+        } else {
+            format!("{folder}/")
+        };
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT n.path, n.title, s.version, n.size, n.updated
+             FROM notes n JOIN note_state s ON s.path = n.path
+             WHERE substr(n.path, 1, length(?1)) = ?1 AND n.path > ?2
+             ORDER BY n.path LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(
+            params![prefix, after.unwrap_or(""), limit as i64 + 1],
+            |r| {
+                Ok(ListedNote {
+                    path: r.get(0)?,
+                    title: r.get(1)?,
+                    version: r.get(2)?,
+                    size: r.get(3)?,
+                    updated: r.get(4)?,
+                })
+            },
+        )?;
+        let mut notes: Vec<ListedNote> = rows.collect::<rusqlite::Result<_>>()?;
+        let more = notes.len() > limit;
+        notes.truncate(limit);
+        Ok((notes, more))
+    }
+
+    /// Every tag with its note count, most used first.
+    pub fn tags(&self) -> rusqlite::Result<Vec<TagCount>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT tag, count(*) AS c FROM tags GROUP BY tag ORDER BY c DESC, tag",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(TagCount {
+                tag: r.get(0)?,
+                count: r.get(1)?,
+            })
+        })?;
+        rows.collect()
+    }
+
+    /// Notes whose links resolve to the note at `path`, ordered by path.
+    pub fn backlinks(&self, path: &str) -> rusqlite::Result<Vec<ListedNote>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT DISTINCT s.path, s.title, st.version, s.size, s.updated
+             FROM notes t JOIN links l ON l.dst = t.id JOIN notes s ON s.id = l.src
+             JOIN note_state st ON st.path = s.path
+             WHERE t.path = ?1 ORDER BY s.path",
+        )?;
+        let rows = stmt.query_map([path], |r| {
+            Ok(ListedNote {
+                path: r.get(0)?,
+                title: r.get(1)?,
+                version: r.get(2)?,
+                size: r.get(3)?,
+                updated: r.get(4)?,
+            })
+        })?;
+        rows.collect()
+    }
+
+    /// Number of indexed notes.
+    pub fn count(&self) -> rusqlite::Result<u64> {
+        self.conn()
+            .prepare_cached("SELECT count(*) FROM notes")?
+            .query_row([], |r| r.get(0))
+    }
+}

@@ -1,0 +1,106 @@
+//! The layout of a user's SQLite file.
+//!
+//! Two kinds of table live in it. *State* (`note_state`, `sessions`) cannot be derived from the
+//! vault and survives every rebuild. The *index* (`notes`, `notes_fts`, `links`, `tags`) is a
+//! cache of the markdown files and can always be dropped and refilled from them.
+
+use rusqlite::Connection;
+
+/// Bump when the index tables change shape; an older file's index is dropped and rebuilt from
+/// the vault, its state tables kept.
+const SCHEMA_VERSION: i64 = 1;
+
+const STATE: &str = "
+CREATE TABLE IF NOT EXISTS note_state (
+    path    TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    hash    TEXT,
+    live    INTEGER NOT NULL DEFAULT 1
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sessions (
+    id               TEXT PRIMARY KEY,
+    protocol_version TEXT NOT NULL,
+    client_info      TEXT NOT NULL,
+    capabilities     TEXT NOT NULL,
+    log_level        TEXT NOT NULL,
+    created_ms       INTEGER NOT NULL,
+    last_seen_ms     INTEGER NOT NULL
+) WITHOUT ROWID;
+";
+
+const INDEX: &str = "
+CREATE TABLE IF NOT EXISTS notes (
+    id         INTEGER PRIMARY KEY,
+    path       TEXT NOT NULL UNIQUE,
+    path_key   TEXT NOT NULL,
+    folder     TEXT NOT NULL,
+    stem       TEXT NOT NULL,
+    title      TEXT NOT NULL,
+    title_key  TEXT NOT NULL,
+    size       INTEGER NOT NULL,
+    mtime_ns   INTEGER NOT NULL,
+    hash       TEXT NOT NULL,
+    created    TEXT,
+    updated    TEXT,
+    updated_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS notes_path_key ON notes(path_key);
+CREATE INDEX IF NOT EXISTS notes_stem ON notes(stem);
+CREATE INDEX IF NOT EXISTS notes_title_key ON notes(title_key);
+CREATE INDEX IF NOT EXISTS notes_updated ON notes(updated_ms);
+CREATE VIRTUAL TABLE IF NOT EXISTS notes_fts USING fts5(
+    title, body,
+    tokenize = 'unicode61 remove_diacritics 2',
+    prefix = '2 3'
+);
+CREATE TABLE IF NOT EXISTS links (
+    src         INTEGER NOT NULL REFERENCES notes(id) ON DELETE CASCADE,
+    target      TEXT NOT NULL,
+    target_key  TEXT NOT NULL,
+    target_last TEXT NOT NULL,
+    heading     TEXT,
+    alias       TEXT,
+    embed       INTEGER NOT NULL,
+    dst         INTEGER REFERENCES notes(id) ON DELETE SET NULL
+);
+CREATE INDEX IF NOT EXISTS links_src ON links(src);
+CREATE INDEX IF NOT EXISTS links_dst ON links(dst);
+CREATE INDEX IF NOT EXISTS links_target_last ON links(target_last);
+CREATE INDEX IF NOT EXISTS links_target_key ON links(target_key);
+CREATE TABLE IF NOT EXISTS tags (
+    note INTEGER NOT NULL REFERENCES notes(id) ON DELETE CASCADE,
+    tag  TEXT NOT NULL,
+    PRIMARY KEY (note, tag)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tags_tag ON tags(tag);
+";
+
+const DROP_INDEX: &str = "
+DROP TABLE IF EXISTS tags;
+DROP TABLE IF EXISTS links;
+DROP TABLE IF EXISTS notes_fts;
+DROP TABLE IF EXISTS notes;
+";
+
+/// Set the connection's pragmas and bring the file to the current schema.
+pub fn prepare(conn: &Connection) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "busy_timeout", 5000)?;
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    conn.execute_batch(STATE)?;
+    if version != SCHEMA_VERSION {
+        conn.execute_batch(DROP_INDEX)?;
+    }
+    conn.execute_batch(INDEX)?;
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    Ok(())
+}
+
+/// Empty the index tables (not the state tables): the next reconcile refills them from the
+/// files, keeping the versions of unchanged notes.
+pub fn drop_index(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(DROP_INDEX)?;
+    conn.execute_batch(INDEX)
+}

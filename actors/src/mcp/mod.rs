@@ -1,0 +1,8 @@
+//! The Model Context Protocol as the actors speak it: JSON-RPC messages in, JSON-RPC answers out.
+//! Transport concerns (HTTP status codes, headers, SSE framing) are the front's; this module only
+//! knows methods, sessions and tools.
+
+pub mod dispatch;
+pub mod jsonrpc;
+pub mod protocol;
+pub mod tools;

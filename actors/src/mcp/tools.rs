@@ -1,0 +1,385 @@
+//! The tool catalog: every MCP tool is one entry here — name, description, argument type (its
+//! JSON Schema derived with `schemars`), result type, annotations and handler. Adding a tool is
+//! adding one entry and one handler.
+
+use std::sync::LazyLock;
+
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use crate::caller::Caller;
+use crate::error::VaultError;
+use crate::index::{ListedNote, SearchHit, TagCount};
+use crate::vault::{Deleted, Note, NotePage, Vault, WriteRequest, Written};
+
+/// What a tool does to the vault, for scopes and the MCP annotations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// Only reads.
+    Read,
+    /// Creates or replaces content; repeating the same call gives the same note.
+    Write,
+    /// Removes content.
+    Destroy,
+}
+
+type Handler = Box<dyn Fn(&mut Vault, Value) -> Result<Value, VaultError> + Send + Sync>;
+
+/// One entry of the catalog.
+pub struct Tool {
+    pub name: &'static str,
+    pub title: &'static str,
+    pub description: &'static str,
+    pub effect: Effect,
+    input_schema: Value,
+    output_schema: Value,
+    run: Handler,
+}
+
+impl Tool {
+    /// The tool as `tools/list` describes it.
+    pub fn describe(&self) -> Value {
+        json!({
+            "name": self.name,
+            "title": self.title,
+            "description": self.description,
+            "inputSchema": self.input_schema,
+            "outputSchema": self.output_schema,
+            "annotations": {
+                "title": self.title,
+                "readOnlyHint": self.effect == Effect::Read,
+                "destructiveHint": self.effect == Effect::Destroy,
+                "idempotentHint": self.effect != Effect::Destroy,
+                "openWorldHint": false,
+            },
+        })
+    }
+
+    /// Run the tool for `caller`; a failure of the tool itself (bad path, not found, ...) is a
+    /// `VaultError`, which the caller turns into an `isError` result.
+    pub fn call(
+        &self,
+        vault: &mut Vault,
+        caller: &Caller,
+        args: Value,
+    ) -> Result<Value, VaultError> {
+        match self.effect {
+            Effect::Read if !caller.can_read => {
+                return Err(VaultError::InsufficientScope(
+                    "read notes (needs notes:read)",
+                ))
+            }
+            Effect::Write | Effect::Destroy if !caller.can_write => {
+                return Err(VaultError::InsufficientScope(
+                    "change notes (needs notes:write)",
+                ))
+            }
+            _ => {}
+        }
+        (self.run)(vault, args)
+    }
+}
+
+/// A `tools/call` result for a successful tool: structured content plus its JSON as text, for
+/// clients that only read text.
+pub fn success_result(structured: Value) -> Value {
+    json!({
+        "content": [{ "type": "text", "text": structured.to_string() }],
+        "structuredContent": structured,
+        "isError": false,
+    })
+}
+
+/// A `tools/call` result for a failed tool: a message a model can act on and a stable code.
+pub fn error_result(err: &VaultError) -> Value {
+    json!({
+        "content": [{ "type": "text", "text": err.to_string() }],
+        "structuredContent": err.details(),
+        "isError": true,
+    })
+}
+
+fn schema_of<T: JsonSchema>() -> Value {
+    let generator = schemars::generate::SchemaSettings::draft2020_12()
+        .with(|s| s.inline_subschemas = true)
+        .into_generator();
+    let mut schema =
+        serde_json::to_value(generator.into_root_schema_for::<T>()).unwrap_or(json!({}));
+    if let Some(obj) = schema.as_object_mut() {
+        obj.remove("$schema");
+        obj.remove("title");
+        obj.entry("type").or_insert(json!("object"));
+        obj.entry("properties").or_insert(json!({}));
+    }
+    schema
+}
+
+fn tool<A, O>(
+    name: &'static str,
+    title: &'static str,
+    description: &'static str,
+    effect: Effect,
+    handler: fn(&mut Vault, A) -> Result<O, VaultError>,
+) -> Tool
+where
+    A: DeserializeOwned + JsonSchema + 'static,
+    O: Serialize + JsonSchema + 'static,
+{
+    Tool {
+        name,
+        title,
+        description,
+        effect,
+        input_schema: schema_of::<A>(),
+        output_schema: schema_of::<O>(),
+        run: Box::new(move |vault, args| {
+            let args: A = serde_json::from_value(args)
+                .map_err(|e| VaultError::InvalidArguments(format!("{name}: {e}")))?;
+            let out = handler(vault, args)?;
+            serde_json::to_value(out).map_err(|e| VaultError::Io(std::io::Error::other(e)))
+        }),
+    }
+}
+
+/// Every tool this server offers, in `tools/list` order.
+pub fn catalog() -> &'static [Tool] {
+    static CATALOG: LazyLock<Vec<Tool>> = LazyLock::new(|| {
+        vec![
+            tool(
+                "list_notes",
+                "List notes",
+                "List notes in the vault (or under one folder), ordered by path, a page at a time. \
+                 Pass the returned next_cursor as cursor to get the next page.",
+                Effect::Read,
+                list_notes,
+            ),
+            tool(
+                "read_note",
+                "Read a note",
+                "Read one note: its markdown body, frontmatter metadata, tags and version.",
+                Effect::Read,
+                read_note,
+            ),
+            tool(
+                "write_note",
+                "Write a note",
+                "Create or replace a note. Without `metadata` the note's existing frontmatter is \
+                 kept (only `updated` changes); with it, `metadata` becomes the frontmatter. Pass \
+                 if_version (from read_note; 0 = must not exist yet) to refuse overwriting a \
+                 newer version.",
+                Effect::Write,
+                write_note,
+            ),
+            tool(
+                "delete_note",
+                "Delete a note",
+                "Delete a note. Pass if_version to refuse deleting a version you have not seen.",
+                Effect::Destroy,
+                delete_note,
+            ),
+            tool(
+                "search_notes",
+                "Search notes",
+                "Full-text search, best match first. Words must all match; use \"exact phrase\", \
+                 prefix*, -excluded, and OR between words. Works in any language. Optional \
+                 folder and tags narrow the search.",
+                Effect::Read,
+                search_notes,
+            ),
+            tool(
+                "get_backlinks",
+                "Get backlinks",
+                "List the notes whose [[wikilinks]] point at the given note.",
+                Effect::Read,
+                get_backlinks,
+            ),
+            tool(
+                "get_tags",
+                "Get tags",
+                "List every tag in the vault (frontmatter tags and inline #tags) with the number \
+                 of notes carrying it, most used first.",
+                Effect::Read,
+                get_tags,
+            ),
+        ]
+    });
+    &CATALOG
+}
+
+/// The tool named `name`, if the catalog has it.
+pub fn find(name: &str) -> Option<&'static Tool> {
+    catalog().iter().find(|t| t.name == name)
+}
+
+const DEFAULT_LIST_LIMIT: u32 = 200;
+const MAX_LIST_LIMIT: u32 = 1000;
+const DEFAULT_SEARCH_LIMIT: u32 = 50;
+const MAX_SEARCH_LIMIT: u32 = 100;
+
+fn check_limit(limit: Option<u32>, default: u32, max: u32) -> Result<usize, VaultError> {
+    match limit.unwrap_or(default) {
+        n if (1..=max).contains(&n) => Ok(n as usize),
+        n => Err(VaultError::InvalidArguments(format!(
+            "limit must be between 1 and {max}, got {n}"
+        ))),
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+struct ListNotesArgs {
+    /// Only notes in this folder or below, e.g. `projects/2025`. Omit for the whole vault.
+    folder: Option<String>,
+    /// The next_cursor of the previous page.
+    cursor: Option<String>,
+    /// Notes per page (1-1000, default 200).
+    #[schemars(range(min = 1, max = 1000))]
+    limit: Option<u32>,
+}
+
+fn list_notes(vault: &mut Vault, a: ListNotesArgs) -> Result<NotePage, VaultError> {
+    let limit = check_limit(a.limit, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT)?;
+    vault.list(a.folder.as_deref(), a.cursor.as_deref(), limit)
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+struct PathArgs {
+    /// Note path relative to the vault, ending in .md, e.g. `projects/plan.md`.
+    path: String,
+}
+
+fn read_note(vault: &mut Vault, a: PathArgs) -> Result<Note, VaultError> {
+    vault.read(&a.path)
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+struct WriteNoteArgs {
+    /// Note path relative to the vault, ending in .md, e.g. `projects/plan.md`.
+    path: String,
+    /// Markdown body. A leading `---` frontmatter block in it is merged into the metadata.
+    body: String,
+    /// Title stored in the frontmatter.
+    title: Option<String>,
+    /// Frontmatter keys (an object). Replaces the existing frontmatter when given.
+    #[schemars(with = "Option<Map<String, Value>>")]
+    metadata: Option<Value>,
+    /// Only write if the note's current version is this (0 = the note must not exist).
+    if_version: Option<u64>,
+}
+
+fn write_note(vault: &mut Vault, a: WriteNoteArgs) -> Result<Written, VaultError> {
+    vault.write(WriteRequest {
+        path: a.path,
+        body: a.body,
+        title: a.title,
+        metadata: a.metadata,
+        if_version: a.if_version,
+    })
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+struct DeleteNoteArgs {
+    /// Note path relative to the vault, ending in .md.
+    path: String,
+    /// Only delete if the note's current version is this.
+    if_version: Option<u64>,
+}
+
+fn delete_note(vault: &mut Vault, a: DeleteNoteArgs) -> Result<Deleted, VaultError> {
+    vault.delete(&a.path, a.if_version)
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+struct SearchNotesArgs {
+    /// Words to find; "phrase", prefix*, -exclude and OR are understood.
+    query: String,
+    /// Most results to return (1-100, default 50).
+    #[schemars(range(min = 1, max = 100))]
+    limit: Option<u32>,
+    /// Only notes in this folder or below.
+    folder: Option<String>,
+    /// Only notes carrying every one of these tags.
+    tags: Option<Vec<String>>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+struct SearchResults {
+    query: String,
+    results: Vec<SearchHit>,
+}
+
+fn search_notes(vault: &mut Vault, a: SearchNotesArgs) -> Result<SearchResults, VaultError> {
+    let limit = check_limit(a.limit, DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT)?;
+    let results = vault.search(
+        &a.query,
+        a.folder.as_deref(),
+        &a.tags.unwrap_or_default(),
+        limit,
+    )?;
+    Ok(SearchResults {
+        query: a.query,
+        results,
+    })
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+struct Backlinks {
+    path: String,
+    backlinks: Vec<ListedNote>,
+}
+
+fn get_backlinks(vault: &mut Vault, a: PathArgs) -> Result<Backlinks, VaultError> {
+    let backlinks = vault.backlinks(&a.path)?;
+    Ok(Backlinks {
+        path: a.path,
+        backlinks,
+    })
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+struct NoArgs {}
+
+#[derive(Debug, Serialize, JsonSchema)]
+struct Tags {
+    tags: Vec<TagCount>,
+}
+
+fn get_tags(vault: &mut Vault, _: NoArgs) -> Result<Tags, VaultError> {
+    Ok(Tags {
+        tags: vault.tags()?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_tool_has_object_schemas_and_the_seed_names() {
+        let names: Vec<_> = catalog().iter().map(|t| t.name).collect();
+        for seed in [
+            "list_notes",
+            "read_note",
+            "write_note",
+            "delete_note",
+            "search_notes",
+            "get_backlinks",
+            "get_tags",
+        ] {
+            assert!(names.contains(&seed), "{seed}");
+        }
+        for t in catalog() {
+            let d = t.describe();
+            assert_eq!(d["inputSchema"]["type"], "object", "{}", t.name);
+            assert_eq!(d["outputSchema"]["type"], "object", "{}", t.name);
+        }
+        let write = find("write_note").unwrap().describe();
+        let required = write["inputSchema"]["required"].as_array().unwrap();
+        assert!(required.contains(&json!("path")) && required.contains(&json!("body")));
+        assert_eq!(
+            write["inputSchema"]["properties"]["metadata"]["type"],
+            json!(["object", "null"])
+        );
+    }
+}

@@ -1,0 +1,44 @@
+//! What the actors need to know about the deployment: where data lives, how long things live,
+//! and the limits that protect stored data. Built by the process from its configuration.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Settings shared by the supervisor and every user actor.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `<vault_base>/<user>/` holds the user's markdown files (the source of truth).
+    pub vault_base: PathBuf,
+    /// `<index_base>/<user>.sqlite` holds the user's index, sessions and versions; kept outside
+    /// the vault so no tool can ever list or read it.
+    pub index_base: PathBuf,
+    /// A session unused for this long is gone (404).
+    pub session_ttl: Duration,
+    /// A user actor with no message for this long closes its database and stops.
+    pub actor_idle_timeout: Duration,
+    /// Largest note file, frontmatter included.
+    pub max_note_bytes: usize,
+    /// Longest search query, in characters.
+    pub max_query_chars: usize,
+    /// Crashes of one user's actor within `crash_window` that make the supervisor refuse to
+    /// restart it for a while (a crash loop would otherwise burn a core forever).
+    pub crash_limit: usize,
+    pub crash_window: Duration,
+}
+
+impl Settings {
+    /// Defaults for tests and tools; the process builds its own from `config.toml`.
+    pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        let data_dir = data_dir.into();
+        Settings {
+            vault_base: data_dir.join("vaults"),
+            index_base: data_dir.join("index"),
+            session_ttl: Duration::from_secs(30 * 60),
+            actor_idle_timeout: Duration::from_secs(10 * 60),
+            max_note_bytes: 1024 * 1024,
+            max_query_chars: 256,
+            crash_limit: 5,
+            crash_window: Duration::from_secs(60),
+        }
+    }
+}

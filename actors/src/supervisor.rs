@@ -1,0 +1,329 @@
+//! The supervisor: the only way to reach a user's actor.
+//!
+//! It spawns a user's actor on first use, forwards every message for that user to it, restarts
+//! it on the next request after a crash (refusing for a while when it crashes in a loop), and
+//! retires it when it reports itself idle. Each user has a [`Slot`] that outlives its actors:
+//! the notification hub (so open streams do not pin an actor) and the vault's ownership lock
+//! (so a successor waits until its predecessor has let go of the vault).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ractor::rpc::CallResult;
+use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, MessagingErr, SupervisionEvent};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use crate::caller::Caller;
+use crate::hub::Hub;
+use crate::mcp::jsonrpc::Message;
+use crate::settings::Settings;
+use crate::user_actor::{ActorError, Initialized, UserActor, UserArgs, UserMsg};
+use crate::user_id::UserId;
+
+/// Everything the supervisor can be asked.
+pub enum SupervisorMsg {
+    /// Deliver `msg` to `user`'s actor, spawning it if needed.
+    Route { user: UserId, msg: UserMsg },
+    /// `user`'s actor `actor` has been idle long enough: stop routing to it and let it finish.
+    Retire { user: UserId, actor: ActorId },
+    /// How many user actors are running now.
+    LiveActors(ractor::RpcReplyPort<usize>),
+}
+
+/// Per-user bookkeeping that outlives the user's actors.
+struct Slot {
+    actor: Option<ActorRef<UserMsg>>,
+    hub: Arc<Hub>,
+    owner: Arc<tokio::sync::Mutex<()>>,
+    /// When this user's actor crashed recently (oldest first), for the crash-loop guard.
+    crashes: VecDeque<Instant>,
+}
+
+pub struct SupervisorState {
+    settings: Arc<Settings>,
+    slots: HashMap<UserId, Slot>,
+    /// Which user a running actor belongs to, to interpret supervision events.
+    owners: HashMap<ActorId, UserId>,
+}
+
+/// The supervisor actor.
+pub struct SupervisorActor;
+
+impl SupervisorState {
+    /// The actor for `user`, spawned if there is none; `Err` when the crash-loop guard refuses.
+    async fn actor_for(
+        &mut self,
+        myself: &ActorRef<SupervisorMsg>,
+        user: &UserId,
+    ) -> Result<ActorRef<UserMsg>, ActorError> {
+        let settings = self.settings.clone();
+        let slot = self.slots.entry(user.clone()).or_insert_with(|| Slot {
+            actor: None,
+            hub: Arc::new(Hub::default()),
+            owner: Arc::new(tokio::sync::Mutex::new(())),
+            crashes: VecDeque::new(),
+        });
+        if let Some(actor) = &slot.actor {
+            return Ok(actor.clone());
+        }
+        while slot
+            .crashes
+            .front()
+            .is_some_and(|t| t.elapsed() > settings.crash_window)
+        {
+            slot.crashes.pop_front();
+        }
+        if slot.crashes.len() >= settings.crash_limit {
+            let oldest = slot
+                .crashes
+                .front()
+                .map_or(Duration::ZERO, Instant::elapsed);
+            let retry = settings
+                .crash_window
+                .saturating_sub(oldest)
+                .as_secs()
+                .max(1);
+            return Err(ActorError::CrashLoop {
+                retry_after_secs: retry,
+            });
+        }
+        let args = UserArgs {
+            user: user.clone(),
+            settings,
+            hub: slot.hub.clone(),
+            owner: slot.owner.clone(),
+            supervisor: myself.clone(),
+        };
+        let (actor, _) = Actor::spawn_linked(None, UserActor, args, myself.get_cell())
+            .await
+            .map_err(|e| ActorError::Storage(format!("could not start the user's actor: {e}")))?;
+        slot.actor = Some(actor.clone());
+        self.owners.insert(actor.get_id(), user.clone());
+        Ok(actor)
+    }
+
+    /// Forget the actor behind a supervision event; true when it was a crash.
+    fn forget(&mut self, id: ActorId, crashed: bool) {
+        let Some(user) = self.owners.remove(&id) else {
+            return;
+        };
+        if let Some(slot) = self.slots.get_mut(&user) {
+            if slot.actor.as_ref().is_some_and(|a| a.get_id() == id) {
+                slot.actor = None;
+            }
+            if crashed {
+                slot.crashes.push_back(Instant::now());
+            }
+        }
+    }
+}
+
+impl Actor for SupervisorActor {
+    type Msg = SupervisorMsg;
+    type State = SupervisorState;
+    type Arguments = Arc<Settings>;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<SupervisorMsg>,
+        settings: Arc<Settings>,
+    ) -> Result<SupervisorState, ActorProcessingErr> {
+        Ok(SupervisorState {
+            settings,
+            slots: HashMap::new(),
+            owners: HashMap::new(),
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        message: SupervisorMsg,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            SupervisorMsg::Route { user, msg } => {
+                let mut msg = msg;
+                // Two tries: the first actor may have died without its event processed yet.
+                for _ in 0..2 {
+                    let actor = match state.actor_for(&myself, &user).await {
+                        Ok(a) => a,
+                        Err(e) => {
+                            msg.fail(e);
+                            return Ok(());
+                        }
+                    };
+                    match actor.cast(msg) {
+                        Ok(()) => return Ok(()),
+                        Err(MessagingErr::SendErr(back)) => {
+                            state.forget(actor.get_id(), false);
+                            msg = back;
+                        }
+                        Err(_) => return Ok(()),
+                    }
+                }
+                msg.fail(ActorError::Restarted);
+            }
+            SupervisorMsg::Retire { user, actor } => {
+                if let Some(slot) = state.slots.get_mut(&user) {
+                    if let Some(current) = slot.actor.take_if(|a| a.get_id() == actor) {
+                        // drain: messages routed before this point are still answered.
+                        let _ = current.drain();
+                        tracing::debug!(user = %user, "user actor retired after idling");
+                    }
+                }
+            }
+            SupervisorMsg::LiveActors(reply) => {
+                let live = state.slots.values().filter(|s| s.actor.is_some()).count();
+                let _ = reply.send(live);
+            }
+        }
+        Ok(())
+    }
+
+    // The default stops the supervisor when any child exits; a user actor's exit is routine.
+    async fn handle_supervisor_evt(
+        &self,
+        _myself: ActorRef<SupervisorMsg>,
+        event: SupervisionEvent,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        match event {
+            SupervisionEvent::ActorFailed(cell, err) => {
+                tracing::error!(actor = %cell.get_id(), error = %err, "user actor crashed; it restarts on the next request");
+                state.forget(cell.get_id(), true);
+            }
+            SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                let killed = reason.as_deref() == Some("killed");
+                state.forget(cell.get_id(), killed);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// A handle on the running supervisor: the typed API the front calls.
+#[derive(Clone)]
+pub struct Supervisor {
+    actor: ActorRef<SupervisorMsg>,
+}
+
+impl Supervisor {
+    /// Start the supervisor (no user actor runs until its user's first request).
+    pub async fn start(settings: Settings) -> Result<Self, ractor::SpawnErr> {
+        let (actor, _) = Actor::spawn(None, SupervisorActor, Arc::new(settings)).await?;
+        Ok(Supervisor { actor })
+    }
+
+    async fn ask<T: Send + 'static>(
+        &self,
+        user: &UserId,
+        build: impl FnOnce(ractor::RpcReplyPort<Result<T, ActorError>>) -> UserMsg,
+    ) -> Result<T, ActorError> {
+        let user = user.clone();
+        let call = self
+            .actor
+            .call(
+                |reply| SupervisorMsg::Route {
+                    user,
+                    msg: build(reply),
+                },
+                None,
+            )
+            .await;
+        match call {
+            Ok(CallResult::Success(out)) => out,
+            Ok(CallResult::Timeout) | Ok(CallResult::SenderError) => Err(ActorError::Restarted),
+            Err(e) => Err(ActorError::Storage(format!("supervisor unavailable: {e}"))),
+        }
+    }
+
+    /// Start a session for `caller` with an `initialize` request.
+    pub async fn initialize(
+        &self,
+        caller: Caller,
+        id: Value,
+        params: Option<Value>,
+    ) -> Result<Initialized, ActorError> {
+        let user = caller.user.clone();
+        self.ask(&user, |reply| UserMsg::Initialize {
+            caller,
+            id,
+            params,
+            reply,
+        })
+        .await
+    }
+
+    /// Deliver messages posted on `session_id`; `batch` when they came as a JSON array.
+    pub async fn post(
+        &self,
+        caller: Caller,
+        session_id: String,
+        messages: Vec<Message>,
+        batch: bool,
+    ) -> Result<Option<Value>, ActorError> {
+        let user = caller.user.clone();
+        self.ask(&user, |reply| UserMsg::Post {
+            caller,
+            session_id,
+            messages,
+            batch,
+            reply,
+        })
+        .await
+    }
+
+    /// Open the server-to-client stream of `session_id`.
+    pub async fn open_stream(
+        &self,
+        caller: &Caller,
+        session_id: String,
+    ) -> Result<mpsc::Receiver<Value>, ActorError> {
+        self.ask(&caller.user, |reply| UserMsg::OpenStream {
+            session_id,
+            reply,
+        })
+        .await
+    }
+
+    /// End `session_id`.
+    pub async fn end_session(&self, caller: &Caller, session_id: String) -> Result<(), ActorError> {
+        self.ask(&caller.user, |reply| UserMsg::EndSession {
+            session_id,
+            reply,
+        })
+        .await
+    }
+
+    /// How many user actors are running.
+    pub async fn live_actors(&self) -> usize {
+        match self.actor.call(SupervisorMsg::LiveActors, None).await {
+            Ok(CallResult::Success(n)) => n,
+            _ => 0,
+        }
+    }
+
+    /// Make `user`'s actor panic (it is spawned first if needed).
+    #[cfg(feature = "test-hooks")]
+    pub async fn crash_user(&self, user: &UserId) {
+        let _ = self.actor.cast(SupervisorMsg::Route {
+            user: user.clone(),
+            msg: UserMsg::Crash,
+        });
+    }
+
+    /// Stop every user actor (finishing what they were asked) and then the supervisor.
+    pub async fn shutdown(&self) {
+        self.actor
+            .drain_children_and_wait(Some(Duration::from_secs(10)))
+            .await;
+        let _ = self
+            .actor
+            .stop_and_wait(None, Some(Duration::from_secs(5)))
+            .await;
+    }
+}

@@ -1,0 +1,391 @@
+//! One actor per user: the only owner of that user's vault folder, SQLite connection and MCP
+//! sessions.
+//!
+//! Messages are handled one at a time, so a user's operations are serialised and users never
+//! share a lock. Each message runs as one closure on a blocking thread (SQL and file I/O never
+//! run on the async workers). The actor stops itself, through the supervisor, after
+//! `actor_idle_timeout` without a message.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use serde_json::Value;
+use tokio::sync::{mpsc, OwnedMutexGuard};
+
+use crate::caller::Caller;
+use crate::error::VaultError;
+use crate::hub::Hub;
+use crate::mcp::jsonrpc::{result_response, Message, RpcError};
+use crate::mcp::{dispatch, protocol};
+use crate::session::Sessions;
+use crate::settings::Settings;
+use crate::supervisor::SupervisorMsg;
+use crate::user_id::UserId;
+use crate::vault::{now_ms, Vault};
+
+/// Why a message to a user actor could not be answered with an MCP reply.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum ActorError {
+    /// The session is unknown, expired, ended — or another user's (the same answer).
+    #[error("session not found")]
+    UnknownSession,
+    #[error("JSON-RPC batches are only accepted in sessions of protocol version 2025-03-26")]
+    BatchNotSupported,
+    /// The user's data could not be opened or updated outside a tool.
+    #[error("storage unavailable: {0}")]
+    Storage(String),
+    /// The actor stopped (crashed or was killed) before it answered; retrying is safe.
+    #[error("the user's actor restarted before answering; retry the request")]
+    Restarted,
+    /// The user's actor keeps crashing; the supervisor refuses to restart it for a while.
+    #[error("this vault is temporarily unavailable after repeated failures")]
+    CrashLoop { retry_after_secs: u64 },
+}
+
+impl From<VaultError> for ActorError {
+    fn from(e: VaultError) -> Self {
+        ActorError::Storage(e.to_string())
+    }
+}
+
+/// The answer to `initialize`: a minted session (on success) and the JSON-RPC response.
+#[derive(Debug, Clone)]
+pub struct Initialized {
+    pub session_id: Option<String>,
+    pub response: Value,
+}
+
+type Reply<T> = RpcReplyPort<Result<T, ActorError>>;
+
+/// Everything a user actor can be asked.
+pub enum UserMsg {
+    /// Start a session (`initialize` request `id` with `params`).
+    Initialize {
+        caller: Caller,
+        id: Value,
+        params: Option<Value>,
+        reply: Reply<Initialized>,
+    },
+    /// Messages posted on an existing session; the reply is the JSON-RPC answer, if any
+    /// (notifications alone have none).
+    Post {
+        caller: Caller,
+        session_id: String,
+        messages: Vec<Message>,
+        batch: bool,
+        reply: Reply<Option<Value>>,
+    },
+    /// Open the session's server-to-client stream.
+    OpenStream {
+        session_id: String,
+        reply: Reply<mpsc::Receiver<Value>>,
+    },
+    /// End a session (`DELETE`).
+    EndSession {
+        session_id: String,
+        reply: Reply<()>,
+    },
+    /// Timer tick: stop if nothing happened for `actor_idle_timeout`.
+    IdleCheck,
+    /// Panic on purpose, so tests can show what survives a crash.
+    #[cfg(feature = "test-hooks")]
+    Crash,
+}
+
+impl UserMsg {
+    /// Answer the message with `err` without running it (the supervisor could not deliver it).
+    pub fn fail(self, err: ActorError) {
+        match self {
+            UserMsg::Initialize { reply, .. } => drop(reply.send(Err(err))),
+            UserMsg::Post { reply, .. } => drop(reply.send(Err(err))),
+            UserMsg::OpenStream { reply, .. } => drop(reply.send(Err(err))),
+            UserMsg::EndSession { reply, .. } => drop(reply.send(Err(err))),
+            UserMsg::IdleCheck => {}
+            #[cfg(feature = "test-hooks")]
+            UserMsg::Crash => {}
+        }
+    }
+}
+
+/// The user's data, owned by the actor and lent to one blocking closure at a time.
+pub struct UserCore {
+    vault: Vault,
+    sessions: Sessions,
+    hub: Arc<Hub>,
+    /// Held for as long as this core exists: a successor actor waits for it, so two actors
+    /// never own one vault, even when this one died with a closure still running.
+    _owner: OwnedMutexGuard<()>,
+}
+
+impl UserCore {
+    fn open(
+        user: &UserId,
+        settings: &Settings,
+        hub: Arc<Hub>,
+        owner: OwnedMutexGuard<()>,
+    ) -> Result<Self, VaultError> {
+        let started = Instant::now();
+        let mut vault = Vault::open(
+            &settings.vault_base.join(user.as_str()),
+            &settings.index_base.join(format!("{user}.sqlite")),
+            settings,
+        )?;
+        let report = vault.reconcile()?;
+        tracing::info!(
+            user = %user,
+            indexed = report.indexed,
+            unchanged = report.unchanged,
+            removed = report.removed,
+            skipped = report.skipped,
+            ms = started.elapsed().as_millis() as u64,
+            "vault opened"
+        );
+        Ok(UserCore {
+            vault,
+            sessions: Sessions::new(settings.session_ttl),
+            hub,
+            _owner: owner,
+        })
+    }
+
+    fn initialize(&mut self, id: Value, params: Option<Value>) -> Result<Initialized, ActorError> {
+        let params = params.unwrap_or(Value::Null);
+        let Some(requested) = params.get("protocolVersion").and_then(Value::as_str) else {
+            let err =
+                RpcError::invalid_params("initialize needs params.protocolVersion (a string)");
+            return Ok(Initialized {
+                session_id: None,
+                response: err.to_response(&id),
+            });
+        };
+        let version = protocol::negotiate(requested);
+        let session_id = self.sessions.create(
+            self.vault.index(),
+            version,
+            params.get("clientInfo").cloned().unwrap_or(Value::Null),
+            params.get("capabilities").cloned().unwrap_or(Value::Null),
+            now_ms(),
+        )?;
+        Ok(Initialized {
+            session_id: Some(session_id),
+            response: result_response(&id, protocol::initialize_result(version)),
+        })
+    }
+
+    fn post(
+        &mut self,
+        caller: &Caller,
+        session_id: &str,
+        messages: Vec<Message>,
+        batch: bool,
+    ) -> Result<Option<Value>, ActorError> {
+        let UserCore {
+            vault, sessions, ..
+        } = self;
+        let session = sessions
+            .get(vault.index(), session_id, now_ms())?
+            .ok_or(ActorError::UnknownSession)?;
+        if batch && session.protocol_version != protocol::BATCH_VERSION {
+            return Err(ActorError::BatchNotSupported);
+        }
+        let level_before = session.log_level;
+        let mut responses = Vec::new();
+        for message in messages {
+            match message {
+                Message::Request { id, method, params } => {
+                    let answer = dispatch::handle_request(vault, session, caller, &method, params);
+                    responses.push(match answer {
+                        Ok(result) => result_response(&id, result),
+                        Err(e) => e.to_response(&id),
+                    });
+                }
+                Message::Notification { method, params } => {
+                    dispatch::handle_notification(session, &method, params)
+                }
+                // No server-to-client request is outstanding yet, so a response answers nothing.
+                Message::Response { .. } => {}
+            }
+        }
+        if session.log_level != level_before {
+            sessions.save(vault.index(), session_id)?;
+        }
+        Ok(if batch {
+            (!responses.is_empty()).then_some(Value::Array(responses))
+        } else {
+            responses.pop()
+        })
+    }
+
+    fn open_stream(&mut self, session_id: &str) -> Result<mpsc::Receiver<Value>, ActorError> {
+        self.sessions
+            .get(self.vault.index(), session_id, now_ms())?
+            .ok_or(ActorError::UnknownSession)?;
+        Ok(self.hub.open(session_id))
+    }
+
+    fn end_session(&mut self, session_id: &str) -> Result<(), ActorError> {
+        // An expired session is as gone as an unknown one.
+        if self
+            .sessions
+            .get(self.vault.index(), session_id, now_ms())?
+            .is_none()
+        {
+            return Err(ActorError::UnknownSession);
+        }
+        self.sessions.end(self.vault.index(), session_id)?;
+        self.hub.close(session_id);
+        Ok(())
+    }
+
+    fn retire(&mut self) -> Result<(), VaultError> {
+        self.sessions.evict_expired(self.vault.index(), now_ms())?;
+        self.sessions.flush(self.vault.index())
+    }
+}
+
+/// What the supervisor gives a new user actor.
+pub struct UserArgs {
+    pub user: UserId,
+    pub settings: Arc<Settings>,
+    pub hub: Arc<Hub>,
+    /// The vault's ownership lock; the actor takes it before opening anything.
+    pub owner: Arc<tokio::sync::Mutex<()>>,
+    pub supervisor: ActorRef<SupervisorMsg>,
+}
+
+/// State of a running user actor.
+pub struct UserState {
+    args: UserArgs,
+    /// `None` only between `pre_start` and `post_start`.
+    core: Option<Arc<Mutex<UserCore>>>,
+    last_activity: Instant,
+}
+
+/// The user actor (stateless itself; all state is in [`UserState`]).
+pub struct UserActor;
+
+impl UserState {
+    /// Run `f` on the core in a blocking thread, carrying the current tracing span.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut UserCore) -> T + Send + 'static,
+    ) -> Result<T, ActorProcessingErr> {
+        let core = self
+            .core
+            .clone()
+            .ok_or_else(|| ActorProcessingErr::from("user core missing"))?;
+        let span = tracing::Span::current();
+        let joined = tokio::task::spawn_blocking(move || {
+            span.in_scope(|| {
+                let mut guard = core.lock().unwrap_or_else(PoisonError::into_inner);
+                f(&mut guard)
+            })
+        })
+        .await;
+        // A panic inside the closure may have left the core half-updated: let the actor die
+        // (the supervisor restarts it from the files) rather than keep using it.
+        joined.map_err(|e| ActorProcessingErr::from(format!("user operation panicked: {e}")))
+    }
+}
+
+impl Actor for UserActor {
+    type Msg = UserMsg;
+    type State = UserState;
+    type Arguments = UserArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<UserMsg>,
+        args: UserArgs,
+    ) -> Result<UserState, ActorProcessingErr> {
+        // Kept cheap: it runs inside the supervisor's spawn. Opening the vault is post_start's.
+        Ok(UserState {
+            args,
+            core: None,
+            last_activity: Instant::now(),
+        })
+    }
+
+    async fn post_start(
+        &self,
+        myself: ActorRef<UserMsg>,
+        state: &mut UserState,
+    ) -> Result<(), ActorProcessingErr> {
+        let owner = state.args.owner.clone().lock_owned().await;
+        let (user, settings, hub) = (
+            state.args.user.clone(),
+            state.args.settings.clone(),
+            state.args.hub.clone(),
+        );
+        let core =
+            tokio::task::spawn_blocking(move || UserCore::open(&user, &settings, hub, owner))
+                .await
+                .map_err(|e| {
+                    ActorProcessingErr::from(format!("opening the vault panicked: {e}"))
+                })??;
+        state.core = Some(Arc::new(Mutex::new(core)));
+        state.last_activity = Instant::now();
+        myself.send_after(state.args.settings.actor_idle_timeout, || {
+            UserMsg::IdleCheck
+        });
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<UserMsg>,
+        message: UserMsg,
+        state: &mut UserState,
+    ) -> Result<(), ActorProcessingErr> {
+        if !matches!(message, UserMsg::IdleCheck) {
+            state.last_activity = Instant::now();
+        }
+        match message {
+            UserMsg::Initialize {
+                id, params, reply, ..
+            } => {
+                let out = state.blocking(move |c| c.initialize(id, params)).await?;
+                let _ = reply.send(out);
+            }
+            UserMsg::Post {
+                caller,
+                session_id,
+                messages,
+                batch,
+                reply,
+            } => {
+                let out = state
+                    .blocking(move |c| c.post(&caller, &session_id, messages, batch))
+                    .await?;
+                let _ = reply.send(out);
+            }
+            UserMsg::OpenStream { session_id, reply } => {
+                let out = state.blocking(move |c| c.open_stream(&session_id)).await?;
+                let _ = reply.send(out);
+            }
+            UserMsg::EndSession { session_id, reply } => {
+                let out = state.blocking(move |c| c.end_session(&session_id)).await?;
+                let _ = reply.send(out);
+            }
+            UserMsg::IdleCheck => {
+                let idle_for = state.last_activity.elapsed();
+                let limit = state.args.settings.actor_idle_timeout;
+                if idle_for >= limit {
+                    if let Err(e) = state.blocking(|c| c.retire()).await? {
+                        tracing::warn!(user = %state.args.user, error = %e, "session cleanup before idle stop failed");
+                    }
+                    let _ = state.args.supervisor.cast(SupervisorMsg::Retire {
+                        user: state.args.user.clone(),
+                        actor: myself.get_id(),
+                    });
+                } else {
+                    myself.send_after(limit - idle_for, || UserMsg::IdleCheck);
+                }
+            }
+            #[cfg(feature = "test-hooks")]
+            UserMsg::Crash => panic!("crash requested by a test hook"),
+        }
+        Ok(())
+    }
+}

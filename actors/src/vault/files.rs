@@ -1,0 +1,92 @@
+//! Crash-safe file operations on the vault: a write that was acknowledged is on disk.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Replace `target` with `bytes` atomically and durably: write a temporary file in the same
+/// folder, fsync it, rename it over the target, then fsync the folder so the rename itself
+/// survives a power cut. Missing folders are created (and synced) on the way.
+pub fn write_atomic(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = target
+        .parent()
+        .ok_or_else(|| std::io::Error::other("note path has no folder"))?;
+    create_dirs_durably(dir)?;
+    let tmp = temp_name(target);
+    let result = (|| {
+        let mut file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&tmp, target)?;
+        sync_dir(dir)
+    })();
+    if result.is_err() {
+        // The rename did not happen (or we cannot tell): never leave the temp file behind.
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Remove a note file durably (the folder entry is synced).
+pub fn remove_durably(target: &Path) -> std::io::Result<()> {
+    fs::remove_file(target)?;
+    if let Some(dir) = target.parent() {
+        sync_dir(dir)?;
+    }
+    Ok(())
+}
+
+/// Temp files start with '.' and end in '.tmp', so a vault scan never takes one for a note.
+fn temp_name(target: &Path) -> PathBuf {
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut random = [0u8; 8];
+    // A predictable suffix would only risk a collision with a concurrent writer of the same
+    // note, which the actor already rules out; the OS RNG failing is no reason to fail a write.
+    let _ = getrandom::fill(&mut random);
+    let suffix: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    target.with_file_name(format!(".{name}.{suffix}.tmp"))
+}
+
+fn create_dirs_durably(dir: &Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        create_dirs_durably(parent)?;
+    }
+    match fs::create_dir(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    match dir.parent() {
+        Some(parent) => sync_dir(parent),
+        None => Ok(()),
+    }
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_creates_folders_and_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("a/b/note.md");
+        write_atomic(&target, b"hello").unwrap();
+        write_atomic(&target, b"again").unwrap();
+        assert_eq!(fs::read_to_string(&target).unwrap(), "again");
+        let names: Vec<_> = fs::read_dir(dir.path().join("a/b"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("note.md")]);
+    }
+}

@@ -1,0 +1,657 @@
+//! One user's vault: the markdown files (the source of truth) and the index that caches them.
+//!
+//! Every operation here is synchronous; the user actor runs them on a blocking thread. A write
+//! goes to the file first (crash-safe), then to the index in one transaction, so the index can
+//! always be rebuilt from the files.
+
+pub mod files;
+pub mod markdown;
+pub mod paths;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::error::VaultError;
+use crate::index::fts_query::{build_match_query, QueryError};
+use crate::index::{Index, ListedNote, NoteRecord, Resolve, SearchFilter, SearchHit, TagCount};
+use crate::settings::Settings;
+use paths::NotePath;
+
+/// A user's vault, open.
+pub struct Vault {
+    /// Canonical vault folder; every note path is resolved (and checked) against it.
+    root: PathBuf,
+    index: Index,
+    max_note_bytes: usize,
+    max_query_chars: usize,
+}
+
+/// A note as `read_note` returns it.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct Note {
+    pub path: String,
+    pub title: String,
+    /// The markdown body, without the frontmatter block.
+    pub body: String,
+    /// The frontmatter as an object (managed keys included).
+    pub metadata: Map<String, Value>,
+    pub tags: Vec<String>,
+    pub version: u64,
+    pub size: u64,
+    pub created: Option<String>,
+    pub updated: Option<String>,
+}
+
+/// What a client asks `write_note` to store.
+#[derive(Debug, Clone, Default)]
+pub struct WriteRequest {
+    pub path: String,
+    pub body: String,
+    pub title: Option<String>,
+    pub metadata: Option<Value>,
+    pub if_version: Option<u64>,
+}
+
+/// The outcome of a write.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct Written {
+    pub path: String,
+    pub version: u64,
+    /// True when the note did not exist before this write.
+    pub created_note: bool,
+    pub title: String,
+    pub tags: Vec<String>,
+    pub size: u64,
+    pub created: Option<String>,
+    pub updated: Option<String>,
+}
+
+/// The outcome of a delete.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct Deleted {
+    pub path: String,
+    /// The version the note had when it was deleted.
+    pub version: u64,
+}
+
+/// One page of `list_notes`.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct NotePage {
+    pub notes: Vec<ListedNote>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// What a reconcile did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ReconcileReport {
+    pub indexed: usize,
+    pub unchanged: usize,
+    pub removed: usize,
+    pub skipped: usize,
+}
+
+/// A parsed note file, ready for the index.
+struct Parsed {
+    frontmatter: Map<String, Value>,
+    body: String,
+    title: String,
+    tags: Vec<String>,
+    links: Vec<markdown::WikiLink>,
+}
+
+impl Vault {
+    /// Open the vault folder (created if missing) and its index file.
+    pub fn open(
+        vault_dir: &Path,
+        index_file: &Path,
+        settings: &Settings,
+    ) -> Result<Self, VaultError> {
+        std::fs::create_dir_all(vault_dir)?;
+        if let Some(parent) = index_file.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let root = std::fs::canonicalize(vault_dir)?;
+        let index = Index::open(index_file)?;
+        Ok(Vault {
+            root,
+            index,
+            max_note_bytes: settings.max_note_bytes,
+            max_query_chars: settings.max_query_chars,
+        })
+    }
+
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    /// Bring the index in line with the files: new and changed files are (re)indexed, files
+    /// gone from disk leave the index, files that cannot be parsed are skipped and logged.
+    /// Unchanged files (same size and mtime) are not read at all.
+    pub fn reconcile(&mut self) -> Result<ReconcileReport, VaultError> {
+        let indexed = self.index.indexed_files()?;
+        let mut files = Vec::new();
+        walk(&self.root, &self.root, &mut files);
+        let mut report = ReconcileReport::default();
+        let mut keep: HashSet<String> = HashSet::new();
+        let max = self.max_note_bytes;
+        let root = self.root.clone();
+        self.index.transaction(|tx| -> Result<(), VaultError> {
+                let mut changed = false;
+                for (path, meta) in &files {
+                    let key = path.as_str();
+                    let size = meta.len();
+                    let mtime_ns = mtime_ns(meta);
+                    if let Some(known) = indexed.get(key) {
+                        if known.size == size && known.mtime_ns == mtime_ns {
+                            keep.insert(key.to_string());
+                            report.unchanged += 1;
+                            continue;
+                        }
+                    }
+                    if size as usize > max {
+                        tracing::warn!(path = key, size, limit = max, "skipping note over the size limit");
+                        report.skipped += 1;
+                        continue;
+                    }
+                    let bytes = match std::fs::read(root.join(key)) {
+                        Ok(b) => b,
+                        Err(e) => {
+                            tracing::warn!(path = key, error = %e, "skipping unreadable note");
+                            report.skipped += 1;
+                            continue;
+                        }
+                    };
+                    let hash = hash(&bytes);
+                    if indexed.get(key).is_some_and(|k| k.hash == hash) {
+                        Index::touch(tx, key, mtime_ns)?;
+                        keep.insert(key.to_string());
+                        report.unchanged += 1;
+                        continue;
+                    }
+                    let Ok(text) = String::from_utf8(bytes) else {
+                        tracing::warn!(path = key, "skipping note that is not valid UTF-8");
+                        report.skipped += 1;
+                        continue;
+                    };
+                    let parsed = match parse(path, &text) {
+                        Ok(p) => p,
+                        Err(e) => {
+                            tracing::warn!(path = key, error = %e, "skipping note with broken frontmatter");
+                            report.skipped += 1;
+                            continue;
+                        }
+                    };
+                    let updated_ms = parsed
+                        .frontmatter
+                        .get("updated")
+                        .and_then(Value::as_str)
+                        .and_then(parse_rfc3339_ms)
+                        .unwrap_or(mtime_ns / 1_000_000);
+                    store(tx, path, &parsed, size, mtime_ns, &hash, updated_ms, false, Resolve::Deferred)?;
+                    keep.insert(key.to_string());
+                    report.indexed += 1;
+                    changed = true;
+                }
+                let gone: Vec<&String> = indexed.keys().filter(|k| !keep.contains(*k)).collect();
+                for path in &gone {
+                    Index::remove(tx, path, Resolve::Deferred)?;
+                    report.removed += 1;
+                    changed = true;
+                }
+                if changed {
+                    Index::resolve_all_links(tx)?;
+                }
+                Ok(())
+            })?;
+        Ok(report)
+    }
+
+    /// Read a note from its file. A file changed on disk since it was indexed is re-indexed
+    /// on the way, so what `read_note` returns and what search finds agree.
+    pub fn read(&mut self, raw_path: &str) -> Result<Note, VaultError> {
+        let path = NotePath::parse(raw_path)?;
+        let file = paths::resolve(&self.root, &path)?;
+        let (text, meta) = read_text(&file, &path, self.max_note_bytes)?;
+        let parsed = parse(&path, &text)
+            .map_err(|e| VaultError::InvalidFrontmatter(format!("{path}: {e}")))?;
+        let size = meta.len();
+        let fresh = self.index.file_facts(path.as_str())? == Some((size, mtime_ns(&meta)));
+        if !fresh {
+            let hash = hash(text.as_bytes());
+            let mtime = mtime_ns(&meta);
+            self.index.transaction(|tx| {
+                store(
+                    tx,
+                    &path,
+                    &parsed,
+                    size,
+                    mtime,
+                    &hash,
+                    mtime / 1_000_000,
+                    false,
+                    Resolve::Now,
+                )
+            })?;
+        }
+        let version = self.index.current_version(path.as_str())?;
+        Ok(Note {
+            path: path.to_string(),
+            created: fm_string(&parsed.frontmatter, "created"),
+            updated: fm_string(&parsed.frontmatter, "updated"),
+            title: parsed.title,
+            body: parsed.body,
+            metadata: parsed.frontmatter,
+            tags: parsed.tags,
+            version,
+            size,
+        })
+    }
+
+    /// Write a note: crash-safe file replace, then the index in one transaction.
+    pub fn write(&mut self, req: WriteRequest) -> Result<Written, VaultError> {
+        let path = NotePath::parse(&req.path)?;
+        if req.body.len() > self.max_note_bytes {
+            return Err(VaultError::TooLarge {
+                what: "note body",
+                actual: req.body.len(),
+                limit: self.max_note_bytes,
+            });
+        }
+        let file = paths::resolve(&self.root, &path)?;
+        let current = self.index.current_version(path.as_str())?;
+        if let Some(expected) = req.if_version {
+            if expected != current {
+                return Err(VaultError::Conflict {
+                    path: path.to_string(),
+                    expected,
+                    current,
+                });
+            }
+        }
+        let existing = match std::fs::read_to_string(&file) {
+            Ok(text) => Some(text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e.into()),
+        };
+        let existing_fm = match &existing {
+            Some(text) => Some(existing_frontmatter(text, req.metadata.is_some())?),
+            None => None,
+        };
+        let (body_fm, body) = match markdown::split_frontmatter(&req.body)
+            .map_err(|e| VaultError::InvalidFrontmatter(e.to_string()))?
+        {
+            (Some(yaml), body) => (
+                Some(
+                    markdown::parse_frontmatter(yaml)
+                        .map_err(|e| VaultError::InvalidFrontmatter(e.to_string()))?,
+                ),
+                body,
+            ),
+            (None, body) => (None, body),
+        };
+        let now = now_rfc3339();
+        let frontmatter = compose_frontmatter(existing_fm, req.metadata, body_fm, req.title, &now)?;
+        let text = markdown::render(&frontmatter, body);
+        if text.len() > self.max_note_bytes {
+            return Err(VaultError::TooLarge {
+                what: "note file",
+                actual: text.len(),
+                limit: self.max_note_bytes,
+            });
+        }
+        let parsed =
+            parse(&path, &text).map_err(|e| VaultError::InvalidFrontmatter(e.to_string()))?;
+        files::write_atomic(&file, text.as_bytes())?;
+        let meta = std::fs::metadata(&file)?;
+        let hash = hash(text.as_bytes());
+        let updated_ms = now_ms();
+        let version = self.index.transaction(|tx| {
+            store(
+                tx,
+                &path,
+                &parsed,
+                meta.len(),
+                mtime_ns(&meta),
+                &hash,
+                updated_ms,
+                true,
+                Resolve::Now,
+            )
+        })?;
+        Ok(Written {
+            path: path.to_string(),
+            version,
+            created_note: existing.is_none(),
+            created: fm_string(&parsed.frontmatter, "created"),
+            updated: fm_string(&parsed.frontmatter, "updated"),
+            title: parsed.title,
+            tags: parsed.tags,
+            size: meta.len(),
+        })
+    }
+
+    /// Delete a note's file and forget it in the index (its version is kept).
+    pub fn delete(
+        &mut self,
+        raw_path: &str,
+        if_version: Option<u64>,
+    ) -> Result<Deleted, VaultError> {
+        let path = NotePath::parse(raw_path)?;
+        let file = paths::resolve(&self.root, &path)?;
+        let current = self.index.current_version(path.as_str())?;
+        if let Some(expected) = if_version {
+            if expected != current {
+                return Err(VaultError::Conflict {
+                    path: path.to_string(),
+                    expected,
+                    current,
+                });
+            }
+        }
+        match files::remove_durably(&file) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // Gone from disk already: make the index agree, and tell the caller.
+                self.index
+                    .transaction(|tx| Index::remove(tx, path.as_str(), Resolve::Now))?;
+                return Err(VaultError::NotFound(path.to_string()));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.index
+            .transaction(|tx| Index::remove(tx, path.as_str(), Resolve::Now))?;
+        Ok(Deleted {
+            path: path.to_string(),
+            version: current,
+        })
+    }
+
+    /// A page of notes under `folder`, from the index.
+    pub fn list(
+        &self,
+        folder: Option<&str>,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<NotePage, VaultError> {
+        let folder = paths::parse_folder(folder.unwrap_or(""))?;
+        let (notes, more) = self.index.list(&folder, cursor, limit)?;
+        let next_cursor = if more {
+            notes.last().map(|n| n.path.clone())
+        } else {
+            None
+        };
+        Ok(NotePage { notes, next_cursor })
+    }
+
+    /// Full-text search, best first.
+    pub fn search(
+        &self,
+        query: &str,
+        folder: Option<&str>,
+        tags: &[String],
+        limit: usize,
+    ) -> Result<Vec<SearchHit>, VaultError> {
+        let expr = build_match_query(query, self.max_query_chars).map_err(|e| match e {
+            QueryError::TooLong { .. } => VaultError::InvalidQuery(e.to_string()),
+            other => VaultError::InvalidQuery(other.to_string()),
+        })?;
+        let filter = SearchFilter {
+            folder: paths::parse_folder(folder.unwrap_or(""))?,
+            tags: tags
+                .iter()
+                .map(|t| t.trim_start_matches('#').to_lowercase())
+                .collect(),
+        };
+        Ok(self.index.search(&expr, &filter, limit, now_ms())?)
+    }
+
+    /// Notes linking to the note at `path`.
+    pub fn backlinks(&self, raw_path: &str) -> Result<Vec<ListedNote>, VaultError> {
+        let path = NotePath::parse(raw_path)?;
+        if self.index.meta(path.as_str())?.is_none() {
+            return Err(VaultError::NotFound(path.to_string()));
+        }
+        Ok(self.index.backlinks(path.as_str())?)
+    }
+
+    /// Every tag with its count.
+    pub fn tags(&self) -> Result<Vec<TagCount>, VaultError> {
+        Ok(self.index.tags()?)
+    }
+}
+
+/// Index one parsed note (file facts from the caller) and return its version.
+#[allow(clippy::too_many_arguments)]
+fn store(
+    tx: &rusqlite::Transaction<'_>,
+    path: &NotePath,
+    parsed: &Parsed,
+    size: u64,
+    mtime_ns: i64,
+    hash: &str,
+    updated_ms: i64,
+    new_content: bool,
+    resolve: Resolve,
+) -> Result<u64, VaultError> {
+    let created = fm_string(&parsed.frontmatter, "created");
+    let updated = fm_string(&parsed.frontmatter, "updated");
+    let record = NoteRecord {
+        path,
+        title: &parsed.title,
+        body: &parsed.body,
+        tags: &parsed.tags,
+        links: &parsed.links,
+        size,
+        mtime_ns,
+        hash,
+        created: created.as_deref(),
+        updated: updated.as_deref(),
+        updated_ms,
+    };
+    Ok(Index::upsert(tx, &record, new_content, resolve)?)
+}
+
+/// Split and parse a note file; the title falls back to the first `# heading`, then the stem.
+fn parse(path: &NotePath, text: &str) -> Result<Parsed, markdown::FrontmatterError> {
+    let (yaml, body) = markdown::split_frontmatter(text)?;
+    let frontmatter = match yaml {
+        Some(y) => markdown::parse_frontmatter(y)?,
+        None => Map::new(),
+    };
+    let title = frontmatter
+        .get("title")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .or_else(|| markdown::first_heading(body))
+        .unwrap_or_else(|| path.stem().to_string());
+    let mut tags = markdown::frontmatter_tags(&frontmatter);
+    for tag in markdown::extract_inline_tags(body) {
+        if !tags.contains(&tag) {
+            tags.push(tag);
+        }
+    }
+    Ok(Parsed {
+        links: markdown::extract_links(body),
+        body: body.to_string(),
+        frontmatter,
+        title,
+        tags,
+    })
+}
+
+/// The frontmatter of the note being replaced. When the caller passes new metadata the old
+/// frontmatter is only needed for `created`, so a broken one is not an obstacle then.
+fn existing_frontmatter(text: &str, replacing: bool) -> Result<Map<String, Value>, VaultError> {
+    let parsed = markdown::split_frontmatter(text).and_then(|(yaml, _)| match yaml {
+        Some(y) => markdown::parse_frontmatter(y),
+        None => Ok(Map::new()),
+    });
+    match parsed {
+        Ok(fm) => Ok(fm),
+        Err(_) if replacing => Ok(Map::new()),
+        Err(e) => Err(VaultError::InvalidFrontmatter(format!(
+            "the stored note has broken frontmatter ({e}); pass `metadata` to replace it"
+        ))),
+    }
+}
+
+/// The frontmatter of a write: the client's `metadata` (or, without it, the stored
+/// frontmatter), then a frontmatter block at the top of `body`, then `title`; `created` is kept
+/// from the stored note and `updated` is set to now.
+fn compose_frontmatter(
+    existing: Option<Map<String, Value>>,
+    metadata: Option<Value>,
+    body_fm: Option<Map<String, Value>>,
+    title: Option<String>,
+    now: &str,
+) -> Result<Map<String, Value>, VaultError> {
+    let stored_created = existing.as_ref().and_then(|m| m.get("created").cloned());
+    let mut fm = match metadata {
+        None | Some(Value::Null) => existing.unwrap_or_default(),
+        Some(Value::Object(m)) => m,
+        Some(other) => {
+            return Err(VaultError::InvalidFrontmatter(format!(
+                "metadata must be an object (a YAML mapping), not {}",
+                json_kind(&other)
+            )))
+        }
+    };
+    for (k, v) in body_fm.unwrap_or_default() {
+        fm.insert(k, v);
+    }
+    if let Some(t) = title {
+        fm.insert("title".into(), Value::String(t));
+    }
+    let created = stored_created
+        .or_else(|| fm.get("created").filter(|v| v.is_string()).cloned())
+        .unwrap_or_else(|| Value::String(now.to_string()));
+    fm.insert("created".into(), created);
+    fm.insert("updated".into(), Value::String(now.to_string()));
+    Ok(fm)
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn read_text(
+    file: &Path,
+    path: &NotePath,
+    max: usize,
+) -> Result<(String, std::fs::Metadata), VaultError> {
+    let meta = match std::fs::metadata(file) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(VaultError::NotFound(path.to_string()))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if meta.len() as usize > max {
+        return Err(VaultError::TooLarge {
+            what: "note file",
+            actual: meta.len() as usize,
+            limit: max,
+        });
+    }
+    let bytes = std::fs::read(file)?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| VaultError::InvalidArguments(format!("{path} is not valid UTF-8 text")))?;
+    Ok((text, meta))
+}
+
+fn fm_string(fm: &Map<String, Value>, key: &str) -> Option<String> {
+    match fm.get(key)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Null => None,
+        other => Some(other.to_string()),
+    }
+}
+
+/// Every `*.md` file below `dir`, skipping dot-entries (temp files, `.obsidian`, `.trash`)
+/// and symlinks; names that are not valid note paths are logged and skipped.
+fn walk(root: &Path, dir: &Path, out: &mut Vec<(NotePath, std::fs::Metadata)>) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot list vault folder");
+            return;
+        }
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        let full = entry.path();
+        if kind.is_dir() {
+            walk(root, &full, out);
+        } else if kind.is_file() && name.to_string_lossy().ends_with(".md") {
+            let Some(rel) = full.strip_prefix(root).ok().and_then(|p| p.to_str()) else {
+                tracing::warn!(file = %full.display(), "skipping note whose name is not UTF-8");
+                continue;
+            };
+            match NotePath::parse(rel) {
+                Ok(path) => {
+                    if let Ok(meta) = entry.metadata() {
+                        out.push((path, meta));
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(file = rel, error = %e, "skipping file with an invalid note path")
+                }
+            }
+        }
+    }
+}
+
+fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+fn hash(bytes: &[u8]) -> String {
+    blake3::hash(bytes).to_hex()[..32].to_string()
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+fn parse_rfc3339_ms(s: &str) -> Option<i64> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+}

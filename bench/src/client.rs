@@ -1,0 +1,325 @@
+//! The MCP client: JWT minting, one Streamable HTTP session, and tool calls.
+//!
+//! Deliberately the thinnest correct client (initialize → notifications/initialized → tools/call
+//! … → DELETE), so the figures measure the server and the transport, not client machinery.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+pub const PROTOCOL_VERSION: &str = "2025-11-25";
+const SESSION_HEADER: &str = "mcp-session-id";
+const VERSION_HEADER: &str = "mcp-protocol-version";
+
+/// Why a call did not succeed; `kind()` groups them for the error summary.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("transport: {0}")]
+    Transport(String),
+    #[error("HTTP status {0}")]
+    Status(u16),
+    #[error("JSON-RPC error {code}: {message}")]
+    Rpc { code: i64, message: String },
+    #[error("tool error: {0}")]
+    Tool(String),
+    #[error("bad response: {0}")]
+    BadResponse(String),
+}
+
+impl CallError {
+    /// A short label that many errors share, e.g. `HTTP 429` or `tool error`.
+    pub fn kind(&self) -> String {
+        match self {
+            CallError::Transport(_) => "transport".into(),
+            CallError::Status(s) => format!("HTTP {s}"),
+            CallError::Rpc { code, .. } => format!("JSON-RPC {code}"),
+            CallError::Tool(_) => "tool error (isError)".into(),
+            CallError::BadResponse(_) => "bad response".into(),
+        }
+    }
+}
+
+impl From<reqwest::Error> for CallError {
+    fn from(e: reqwest::Error) -> Self {
+        CallError::Transport(e.to_string())
+    }
+}
+
+#[derive(Serialize)]
+struct Claims<'a> {
+    sub: &'a str,
+    iat: u64,
+    exp: u64,
+    iss: &'a str,
+    aud: &'a str,
+}
+
+/// An HS256 token for `user`, valid for an hour, with issuer and audience `public_url`.
+pub fn mint_token(
+    secret: &str,
+    public_url: &str,
+    user: &str,
+) -> Result<String, jsonwebtoken::errors::Error> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let claims = Claims {
+        sub: user,
+        iat: now,
+        exp: now + 3600,
+        iss: public_url,
+        aud: public_url,
+    };
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+}
+
+/// The benchmark's user ids: `bench-user-0001`, `bench-user-0002`, …
+pub fn user_id(index: usize) -> String {
+    format!("bench-user-{:04}", index + 1)
+}
+
+/// One HTTP client shared by all sessions: its pool gives each concurrent session a connection.
+pub fn http_client() -> Result<reqwest::Client, CallError> {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(usize::MAX)
+        .tcp_nodelay(true)
+        .timeout(Duration::from_secs(60))
+        .build()
+        .map_err(CallError::from)
+}
+
+/// A live MCP session of one user.
+pub struct Session {
+    http: reqwest::Client,
+    endpoint: String,
+    headers: HeaderMap,
+    next_id: u64,
+}
+
+fn header(value: &str) -> Result<HeaderValue, CallError> {
+    HeaderValue::from_str(value).map_err(|e| CallError::BadResponse(format!("header: {e}")))
+}
+
+impl Session {
+    /// `initialize` plus `notifications/initialized`; `base_url` is the server root.
+    pub async fn open(
+        http: &reqwest::Client,
+        base_url: &str,
+        token: &str,
+    ) -> Result<Session, CallError> {
+        let endpoint = format!("{}/mcp", base_url.trim_end_matches('/'));
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, header(&format!("Bearer {token}"))?);
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            ACCEPT,
+            HeaderValue::from_static("application/json, text/event-stream"),
+        );
+        let init = json!({
+            "jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {
+                "protocolVersion": PROTOCOL_VERSION,
+                "capabilities": {},
+                "clientInfo": {"name": "vault-bench", "version": "0.1"}
+            }
+        });
+        let resp = http
+            .post(&endpoint)
+            .headers(headers.clone())
+            .body(init.to_string())
+            .send()
+            .await?;
+        let session_id = resp.headers().get(SESSION_HEADER).cloned().ok_or_else(|| {
+            CallError::BadResponse("initialize answered without Mcp-Session-Id".into())
+        });
+        let reply = read_reply(resp).await?;
+        rpc_result(reply)?;
+        headers.insert(SESSION_HEADER, session_id?);
+        headers.insert(VERSION_HEADER, HeaderValue::from_static(PROTOCOL_VERSION));
+        let session = Session {
+            http: http.clone(),
+            endpoint,
+            headers,
+            next_id: 2,
+        };
+        let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        let resp = session.post(note.to_string()).send().await?;
+        if !resp.status().is_success() {
+            return Err(CallError::Status(resp.status().as_u16()));
+        }
+        Ok(session)
+    }
+
+    fn post(&self, body: String) -> reqwest::RequestBuilder {
+        self.http
+            .post(&self.endpoint)
+            .headers(self.headers.clone())
+            .body(body)
+    }
+
+    /// Calls a tool; `Ok` carries `result` of a successful, non-`isError` call.
+    pub async fn call_tool(&mut self, name: &str, arguments: Value) -> Result<Value, CallError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let req = json!({
+            "jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": name, "arguments": arguments}
+        });
+        let resp = self.post(req.to_string()).send().await?;
+        rpc_result(read_reply(resp).await?)
+    }
+
+    /// Ends the session (`DELETE /mcp`), so per-user session limits are not exhausted.
+    pub async fn close(self) -> Result<(), CallError> {
+        let resp = self
+            .http
+            .delete(&self.endpoint)
+            .headers(self.headers.clone())
+            .send()
+            .await?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(CallError::Status(resp.status().as_u16()))
+        }
+    }
+}
+
+/// Status check, then the JSON-RPC response from a JSON or SSE body.
+async fn read_reply(resp: reqwest::Response) -> Result<Value, CallError> {
+    let status = resp.status();
+    if !status.is_success() {
+        return Err(CallError::Status(status.as_u16()));
+    }
+    let content_type = resp
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let body = resp.bytes().await?;
+    parse_reply(&content_type, &body)
+}
+
+/// Finds the JSON-RPC response in a body: the whole body for `application/json`, else the
+/// first SSE event whose data is a response (notifications before it are skipped).
+pub fn parse_reply(content_type: &str, body: &[u8]) -> Result<Value, CallError> {
+    let text = std::str::from_utf8(body).map_err(|e| CallError::BadResponse(e.to_string()))?;
+    if !content_type.starts_with("text/event-stream") {
+        return serde_json::from_str(text).map_err(|e| CallError::BadResponse(e.to_string()));
+    }
+    let mut data = String::new();
+    // A trailing empty line flushes the last event even when the stream did not end with one.
+    for line in text.lines().chain(std::iter::once("")) {
+        if let Some(chunk) = line.strip_prefix("data:") {
+            if !data.is_empty() {
+                data.push('\n');
+            }
+            data.push_str(chunk.strip_prefix(' ').unwrap_or(chunk));
+        } else if line.is_empty() && !data.is_empty() {
+            if let Ok(value) = serde_json::from_str::<Value>(&data) {
+                if value.get("result").is_some() || value.get("error").is_some() {
+                    return Ok(value);
+                }
+            }
+            data.clear();
+        }
+    }
+    Err(CallError::BadResponse(
+        "no JSON-RPC response in event stream".into(),
+    ))
+}
+
+/// Turns a JSON-RPC response into its result, mapping `error` and `isError: true` to errors.
+pub fn rpc_result(mut reply: Value) -> Result<Value, CallError> {
+    if let Some(err) = reply.get("error") {
+        return Err(CallError::Rpc {
+            code: err.get("code").and_then(Value::as_i64).unwrap_or(0),
+            message: err
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+        });
+    }
+    let result = reply
+        .get_mut("result")
+        .map(Value::take)
+        .ok_or_else(|| CallError::BadResponse("neither result nor error".into()))?;
+    if result.get("isError").and_then(Value::as_bool) == Some(true) {
+        let text = result
+            .pointer("/content/0/text")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .chars()
+            .take(200)
+            .collect();
+        return Err(CallError::Tool(text));
+    }
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_plain_json() {
+        let v = parse_reply(
+            "application/json",
+            br#"{"jsonrpc":"2.0","id":3,"result":{"x":1}}"#,
+        )
+        .unwrap();
+        assert_eq!(rpc_result(v).unwrap()["x"], 1);
+    }
+
+    #[test]
+    fn parses_event_stream_after_notifications() {
+        let body =
+            "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\"}\n\n\
+                    event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":4,\n\
+                    data: \"result\":{\"ok\":true}}\n";
+        let v = parse_reply("text/event-stream; charset=utf-8", body.as_bytes()).unwrap();
+        assert_eq!(v["id"], 4);
+        assert_eq!(rpc_result(v).unwrap()["ok"], true);
+    }
+
+    #[test]
+    fn maps_errors() {
+        let rpc = json!({"jsonrpc":"2.0","id":1,"error":{"code":-32602,"message":"bad"}});
+        assert_eq!(rpc_result(rpc).unwrap_err().kind(), "JSON-RPC -32602");
+        let tool = json!({"jsonrpc":"2.0","id":1,"result":{"isError":true,
+            "content":[{"type":"text","text":"not found"}]}});
+        let err = rpc_result(tool).unwrap_err();
+        assert_eq!(err.kind(), "tool error (isError)");
+        assert!(err.to_string().contains("not found"));
+        assert!(parse_reply("text/event-stream", b"data: {\"jsonrpc\":\"2.0\"}\n\n").is_err());
+    }
+
+    #[test]
+    fn token_carries_contract_claims() {
+        let token = mint_token(
+            "s3cret-s3cret-s3cret-s3cret-s3cret",
+            "http://b.invalid",
+            "u1",
+        )
+        .unwrap();
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+        validation.set_audience(&["http://b.invalid"]);
+        validation.set_issuer(&["http://b.invalid"]);
+        let data = jsonwebtoken::decode::<Value>(
+            &token,
+            &jsonwebtoken::DecodingKey::from_secret(b"s3cret-s3cret-s3cret-s3cret-s3cret"),
+            &validation,
+        )
+        .unwrap();
+        assert_eq!(data.claims["sub"], "u1");
+        assert_eq!(user_id(0), "bench-user-0001");
+    }
+}

@@ -1,0 +1,550 @@
+//! `vault-bench`: throughput, latency and scale benchmark for vault-mcp over real MCP HTTP.
+//!
+//! This file holds the command line and the orchestration of the `run` mode; the parts live in
+//! `corpus` (notes), `client` (MCP session), `workload` (driver), `ceiling` (bare endpoint),
+//! `server` (child process), `scale` and `report` (tables).
+
+mod ceiling;
+mod client;
+mod corpus;
+mod report;
+mod scale;
+mod server;
+mod workload;
+
+use std::error::Error;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Args, FromArgMatches, Parser, Subcommand, ValueEnum};
+
+use crate::ceiling::Ceiling;
+use crate::client::{mint_token, user_id};
+use crate::corpus::Corpus;
+use crate::report::Row;
+use crate::server::{ServerConfig, ServerProcess};
+use crate::workload::{Plan, Spec, Tally, Target, Workload};
+
+type Fallible<T> = Result<T, Box<dyn Error>>;
+
+const LONG_ABOUT: &str = "\
+Benchmark for vault-mcp over real MCP Streamable HTTP (JWT, sessions, tools/call).
+
+MODES
+  run      Throughput and latency. Builds a corpus, loads it into U users' vaults, then for
+           each workload and each concurrency C drives C closed-loop MCP sessions (spread
+           round-robin over the U users) for a warm-up plus --seconds. The same client is also
+           driven against a bare hyper endpoint served by the bench itself on its own thread
+           and runtime, which answers tools/call with canned JSON and no work: that row,
+           'ceiling', is the most this machine does for this client, and '% ceiling' compares
+           each workload to it.
+  scale    (1) Time to index N notes (--index-notes, default 10,000, ~30 MB): the files are
+           written into one user's vault while the server is stopped, then the server starts
+           and the time from that user's first request to its first list_notes answer is
+           taken. (2) Cold start of an idled-out actor whose vault is indexed
+           (ACTOR_IDLE_TIMEOUT=1s, wait 2.5 s, time the next read_note). (3) Server RSS with K
+           users (--actors) each holding one live session (initialize only), and again after
+           their actors idled out; RSS per live actor = delta / K.
+  all      run, then scale (the default when no mode is given).
+  ceiling  Serve only the ceiling endpoint on loopback and print its URL; then
+           `vault-bench run --url <URL> --secret x` self-tests the whole client against it.
+
+SERVER
+  Unless --url is given, the bench starts `vault-mcp serve` itself (MODE=space, PORT=0,
+  a random 48-char JWT_SECRET_KEY, vaults and index in a fresh temp folder that is removed
+  afterwards, RUST_LOG=warn) and stops it with SIGTERM. --server-bin defaults to
+  target/release/vault-mcp under the cwd, else vault-mcp next to this executable.
+
+CORPUS
+  Generated (seeded, deterministic): frontmatter with title and 1-4 tags, 2-4 KB markdown
+  bodies with Zipf-distributed words, headings and [[wikilinks]], in folders such as
+  area-3/topic-12/note-00042.md. Or any folder of markdown with --corpus DIR. Every user gets
+  the same corpus. Loading (--load auto): when the bench starts the server, files are written
+  into each user's vault folder before it starts, and one list_notes per user then makes
+  every actor reconcile its index before anything is measured; with --url, notes are written
+  through write_note over MCP. Search queries are frequent words of the corpus (its ~30
+  stopword-like top words skipped): 70% one word, 20% two words, 10% a prefix (abc*).
+  Writes overwrite random notes with another note's body plus a unique line.
+
+OUTPUT
+  Tables on stdout, progress and an error breakdown on stderr. req/s and percentiles count
+  successful calls started in the measured window; 'errors' counts every failed call of the
+  workload (session setup, warm-up, measured window, teardown): HTTP status other than 2xx
+  (429 included), JSON-RPC error, result.isError, transport failure. 'server RSS' is VmRSS
+  of the started server after the workload ('-' with --url).
+
+EXIT STATUS
+  0 all requests succeeded; 1 some request failed; 2 the server (or the bench) could not
+  start or a phase could not run.
+
+EXAMPLES
+  vault-bench --smoke                          # seconds-long check used by the test suite
+  vault-bench run -c 1,16,64 -u 8 -s 20        # three concurrency levels, 8 users
+  vault-bench run -w read,mix --corpus ~/vault # your own notes
+  vault-bench scale --index-notes 5000 -k 2000
+  vault-bench ceiling --port 9999 & vault-bench run --url http://127.0.0.1:9999 --secret x";
+
+#[derive(Parser)]
+#[command(
+    name = "vault-bench",
+    version,
+    about = "Throughput, latency and scale benchmark for vault-mcp over real MCP HTTP",
+    long_about = LONG_ABOUT
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    global: Global,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Throughput/latency table for each workload and concurrency, with the ceiling row
+    Run(RunArgs),
+    /// Indexing time, actor cold start, and RSS per live actor
+    Scale(ScaleArgs),
+    /// `run`, then `scale` (the default)
+    All {
+        #[command(flatten)]
+        run: RunArgs,
+        #[command(flatten)]
+        scale: ScaleArgs,
+    },
+    /// Serve only the ceiling endpoint (canned MCP answers) until Ctrl-C, for self-tests
+    Ceiling(CeilingArgs),
+}
+
+#[derive(Args, Clone)]
+struct Global {
+    /// Tiny sizes for a quick check: 200 notes, 4 sessions over 2 users, 1 s per workload,
+    /// 50 actors, 2 s idle timeout. Overrides the size options; exits non-zero on any error
+    #[arg(long, global = true)]
+    smoke: bool,
+    /// vault-mcp binary [default: target/release/vault-mcp, else next to vault-bench]
+    #[arg(long, global = true, value_name = "PATH")]
+    server_bin: Option<PathBuf>,
+    /// Extra environment for the started server (repeatable), e.g. a larger note quota
+    #[arg(long, global = true, value_name = "KEY=VALUE", value_parser = parse_env_pair)]
+    server_env: Vec<(String, String)>,
+    /// Copy the started server's stderr to ours (its last lines are shown on failure anyway)
+    #[arg(long, global = true)]
+    server_stderr: bool,
+    /// Use the markdown files under DIR as the corpus instead of generating one
+    #[arg(long, global = true, value_name = "DIR")]
+    corpus: Option<PathBuf>,
+    /// Seed of the corpus generator and of the request streams
+    #[arg(long, global = true, default_value_t = 42)]
+    seed: u64,
+    /// Issuer and audience of the tokens (must equal the server's PUBLIC_URL)
+    #[arg(long, global = true, default_value = "http://bench.invalid")]
+    public_url: String,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LoadMode {
+    /// files when the bench starts the server, mcp with --url
+    Auto,
+    /// write files into the vault folders before the server starts
+    Files,
+    /// write_note over MCP, one session per user
+    Mcp,
+    /// load nothing (the vaults already hold the corpus)
+    None,
+}
+
+#[derive(Args, Clone)]
+struct RunArgs {
+    /// Workloads to run, comma-separated
+    #[arg(
+        short,
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "read,search,list,write,mix"
+    )]
+    workloads: Vec<Workload>,
+    /// Concurrent MCP sessions; a comma-separated list runs every workload at each level
+    #[arg(short = 'c', long, value_delimiter = ',', default_value = "16")]
+    concurrency: Vec<usize>,
+    /// Users the sessions are spread over (bench-user-0001 ...); each gets the whole corpus
+    #[arg(short, long, default_value_t = 4)]
+    users: usize,
+    /// Notes to generate (ignored with --corpus)
+    #[arg(short, long, default_value_t = 1000)]
+    notes: usize,
+    /// Measured seconds per workload
+    #[arg(short, long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Warm-up seconds before each measured window
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+    /// Drive an already running server at URL instead of starting one (needs --secret)
+    #[arg(long, value_name = "URL")]
+    url: Option<String>,
+    /// JWT_SECRET_KEY of the server at --url
+    #[arg(long, env = "JWT_SECRET_KEY", hide_env_values = true)]
+    secret: Option<String>,
+    /// How the corpus gets into the vaults
+    #[arg(long, value_enum, default_value = "auto")]
+    load: LoadMode,
+    /// Runtime worker threads of the ceiling server [default: number of cores]
+    #[arg(long, default_value_t = 0)]
+    ceiling_threads: usize,
+}
+
+#[derive(Args, Clone)]
+struct ScaleArgs {
+    /// Notes to index from an empty index (ignored with --corpus)
+    #[arg(long, default_value_t = 10_000)]
+    index_notes: usize,
+    /// K: users that each hold one live session for the memory figures
+    #[arg(short = 'k', long, default_value_t = 10_000)]
+    actors: usize,
+    /// ACTOR_IDLE_TIMEOUT of the memory phase; must outlast opening the K sessions
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    idle_timeout: Duration,
+    /// Sessions opened at once in the memory phase
+    #[arg(long, default_value_t = 32)]
+    open_concurrency: usize,
+    /// Cold-start samples (the median is reported)
+    #[arg(long, default_value_t = 3)]
+    cold_samples: usize,
+}
+
+#[derive(Args, Clone)]
+struct CeilingArgs {
+    /// Loopback port (0 = any free port)
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Runtime worker threads [default: number of cores]
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+}
+
+fn parse_env_pair(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .filter(|(k, _)| !k.is_empty())
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("expected KEY=VALUE, got `{s}`"))
+}
+
+/// The defaults of an `Args` struct, as if none of its options were given.
+fn defaults<T: Args + FromArgMatches>() -> Result<T, clap::Error> {
+    let cmd = T::augment_args(clap::Command::new("vault-bench"));
+    T::from_arg_matches(&cmd.try_get_matches_from(["vault-bench"])?)
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+impl RunArgs {
+    fn smoke(&mut self) {
+        self.notes = 200;
+        self.users = 2;
+        self.concurrency = vec![4];
+        self.seconds = 1.0;
+        self.warmup = 0.25;
+    }
+}
+
+impl ScaleArgs {
+    fn smoke(&mut self) {
+        self.index_notes = 200;
+        self.actors = 50;
+        self.idle_timeout = Duration::from_secs(2);
+        self.cold_samples = 1;
+    }
+}
+
+fn build_corpus(global: &Global, generate_n: usize) -> Fallible<Corpus> {
+    let t = Instant::now();
+    let corpus = match &global.corpus {
+        Some(dir) => corpus::load_dir(dir)
+            .map_err(|e| format!("cannot load corpus {}: {e}", dir.display()))?,
+        None => corpus::generate(generate_n, global.seed),
+    };
+    eprintln!(
+        "[bench] corpus: {} notes, {} ({:.2} s)",
+        corpus.notes.len(),
+        report::format_size(corpus.total_bytes() as f64),
+        t.elapsed().as_secs_f64()
+    );
+    Ok(corpus)
+}
+
+fn server_config(global: &Global, root: PathBuf) -> Fallible<ServerConfig> {
+    Ok(ServerConfig {
+        bin: server::find_binary(global.server_bin.as_deref())?,
+        root,
+        secret: server::random_secret()?,
+        public_url: global.public_url.clone(),
+        idle_timeout: "10m".into(),
+        extra_env: global.server_env.clone(),
+        forward_stderr: global.server_stderr,
+    })
+}
+
+fn tokens(secret: &str, public_url: &str, users: usize) -> Fallible<Arc<Vec<String>>> {
+    let tokens = (0..users)
+        .map(|i| mint_token(secret, public_url, &user_id(i)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Arc::new(tokens))
+}
+
+fn report_errors(what: &str, errors: &Tally) {
+    if errors.total() > 0 {
+        eprintln!(
+            "[bench] {what}: {} errors\n{}",
+            errors.total(),
+            errors.describe()
+        );
+    }
+}
+
+/// The `run` mode; returns the number of failed requests.
+async fn run_mode(global: &Global, args: &RunArgs, http: &reqwest::Client) -> Fallible<u64> {
+    if args.users == 0 || args.concurrency.contains(&0) || args.seconds <= 0.0 {
+        return Err("--users, --concurrency and --seconds must be positive".into());
+    }
+    let load = match (args.load, &args.url) {
+        (LoadMode::Auto, None) => LoadMode::Files,
+        (LoadMode::Auto, Some(_)) => LoadMode::Mcp,
+        (LoadMode::Files, Some(_)) => {
+            return Err("--load files needs the bench to start the server".into())
+        }
+        (mode, _) => mode,
+    };
+    // Resolved before the corpus is built, so a missing binary fails at once. The temp dir
+    // lives until the end of the run: dropping it deletes the vaults.
+    let local = match &args.url {
+        None => {
+            let dir = tempfile::Builder::new().prefix("vault-bench-").tempdir()?;
+            let cfg = server_config(global, dir.path().to_path_buf())?;
+            Some((dir, cfg))
+        }
+        Some(_) => None,
+    };
+    let corpus = build_corpus(global, args.notes)?;
+    let plan = Arc::new(Plan::new(corpus));
+    let mut failures = 0;
+    let (url, secret, server) = match (&args.url, &local) {
+        (Some(url), _) => {
+            let secret = args
+                .secret
+                .clone()
+                .ok_or("--url needs --secret (or JWT_SECRET_KEY) to mint tokens")?;
+            (url.trim_end_matches('/').to_string(), secret, None)
+        }
+        (None, Some((_, cfg))) => {
+            if load == LoadMode::Files {
+                let t = Instant::now();
+                for u in 0..args.users {
+                    plan.corpus.write_to(&cfg.vault_dir(&user_id(u)))?;
+                }
+                eprintln!(
+                    "[bench] wrote the corpus into {} vault folders ({:.2} s)",
+                    args.users,
+                    t.elapsed().as_secs_f64()
+                );
+            }
+            let server = ServerProcess::start(cfg).await?;
+            eprintln!("[bench] server pid {} at {}", server.pid, server.url);
+            (server.url.clone(), cfg.secret.clone(), Some(server))
+        }
+        (None, None) => return Err("no server to drive".into()),
+    };
+    let target = Target {
+        http: http.clone(),
+        url,
+        tokens: tokens(&secret, &global.public_url, args.users)?,
+    };
+
+    let t = Instant::now();
+    let load_errors = match load {
+        LoadMode::Files => {
+            let errors = workload::touch_users(&target).await;
+            eprintln!(
+                "[bench] first list_notes of {} users (index reconcile) took {:.2} s",
+                args.users,
+                t.elapsed().as_secs_f64()
+            );
+            errors
+        }
+        LoadMode::Mcp => {
+            let errors = workload::load_over_mcp(&target, plan.clone()).await;
+            eprintln!(
+                "[bench] wrote {} notes x {} users over MCP in {:.2} s",
+                plan.corpus.notes.len(),
+                args.users,
+                t.elapsed().as_secs_f64()
+            );
+            errors
+        }
+        LoadMode::Auto | LoadMode::None => Tally::default(),
+    };
+    report_errors("loading", &load_errors);
+    failures += load_errors.total();
+
+    let threads = if args.ceiling_threads == 0 {
+        cores()
+    } else {
+        args.ceiling_threads
+    };
+    let ceiling = Ceiling::start(0, threads)?;
+    let ceiling_target = Target {
+        url: ceiling.url.clone(),
+        ..target.clone()
+    };
+    let measure = Duration::from_secs_f64(args.seconds);
+    let warmup = Duration::from_secs_f64(args.warmup.max(0.0));
+    let mut rows = Vec::new();
+    for &c in &args.concurrency {
+        let mut runs: Vec<(&str, &Target, Workload)> =
+            vec![("ceiling", &ceiling_target, Workload::Read)];
+        runs.extend(args.workloads.iter().map(|w| (w.label(), &target, *w)));
+        let mut ceiling_rps = None;
+        for (label, tgt, kind) in runs {
+            eprintln!(
+                "[bench] {label} C={c} U={}: {:.1} s warm-up + {:.1} s",
+                args.users,
+                warmup.as_secs_f64(),
+                measure.as_secs_f64()
+            );
+            let spec = Spec {
+                workload: kind,
+                concurrency: c,
+                warmup,
+                measure,
+                seed: global.seed,
+            };
+            let out = workload::drive(tgt, plan.clone(), &spec).await;
+            let rps = out.rps();
+            let is_ceiling = ceiling_rps.is_none();
+            if is_ceiling {
+                ceiling_rps = Some(rps);
+            }
+            report_errors(label, &out.errors);
+            if let (true, Some(s)) = (out.errors.total() > 0, &server) {
+                eprintln!("[bench] server stderr, last lines:\n{}", s.stderr_tail());
+            }
+            failures += out.errors.total();
+            eprintln!("[bench]   {rps:.0} req/s, {} errors", out.errors.total());
+            rows.push(Row {
+                workload: label.to_string(),
+                concurrency: c,
+                users: args.users,
+                rps,
+                percentiles: report::percentiles(&out.hist),
+                errors: out.errors.total(),
+                rss: if is_ceiling {
+                    None
+                } else {
+                    server.as_ref().and_then(|s| s.rss())
+                },
+                pct_of_ceiling: ceiling_rps.filter(|r| *r > 0.0).map(|r| rps / r * 100.0),
+            });
+        }
+    }
+    ceiling.stop();
+    if let Some(server) = server {
+        server.stop().await?;
+    }
+    print!("{}", report::render(&rows));
+    Ok(failures)
+}
+
+/// The `scale` mode; returns the number of failed requests.
+async fn scale_mode(global: &Global, args: &ScaleArgs, http: &reqwest::Client) -> Fallible<u64> {
+    if args.actors == 0 {
+        return Err("--actors must be positive".into());
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("vault-bench-scale-")
+        .tempdir()?;
+    let base = server_config(global, dir.path().to_path_buf())?;
+    let corpus = build_corpus(global, args.index_notes)?;
+    let spec = scale::ScaleSpec {
+        users: args.actors,
+        open_concurrency: args.open_concurrency,
+        idle_timeout: args.idle_timeout,
+        cold_samples: args.cold_samples.max(1),
+    };
+    let report = scale::run(&base, &corpus, &spec, http).await?;
+    report_errors("scale", &report.errors);
+    print!("{}", report::render_pairs(&report.rows));
+    Ok(report.errors.total())
+}
+
+async fn ceiling_mode(args: &CeilingArgs) -> Fallible<u64> {
+    let threads = if args.threads == 0 {
+        cores()
+    } else {
+        args.threads
+    };
+    let ceiling = Ceiling::start(args.port, threads)?;
+    println!("listening on {}", ceiling.url);
+    eprintln!("[bench] ceiling serving until Ctrl-C");
+    tokio::signal::ctrl_c().await?;
+    ceiling.stop();
+    Ok(0)
+}
+
+async fn dispatch(cli: Cli) -> Fallible<u64> {
+    let command = match cli.command {
+        Some(c) => c,
+        None => Command::All {
+            run: defaults()?,
+            scale: defaults()?,
+        },
+    };
+    let g = &cli.global;
+    let http = client::http_client()?;
+    match command {
+        Command::Run(mut run) => {
+            if g.smoke {
+                run.smoke();
+            }
+            run_mode(g, &run, &http).await
+        }
+        Command::Scale(mut scale) => {
+            if g.smoke {
+                scale.smoke();
+            }
+            scale_mode(g, &scale, &http).await
+        }
+        Command::All { mut run, mut scale } => {
+            if g.smoke {
+                run.smoke();
+                scale.smoke();
+            }
+            let failures = run_mode(g, &run, &http).await?;
+            if run.url.is_some() {
+                eprintln!("[bench] scale skipped: it starts and stops the server itself, so it cannot use --url");
+                return Ok(failures);
+            }
+            println!();
+            Ok(failures + scale_mode(g, &scale, &http).await?)
+        }
+        Command::Ceiling(args) => ceiling_mode(&args).await,
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli).await {
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(n) => {
+            eprintln!("[bench] FAILED: {n} requests errored");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("[bench] error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! Plain-text tables for stdout: the throughput table and the two-column scale table.
+
+use hdrhistogram::Histogram;
+
+/// One line of the throughput table.
+#[derive(Clone, Debug)]
+pub struct Row {
+    pub workload: String,
+    pub concurrency: usize,
+    pub users: usize,
+    pub rps: f64,
+    /// p50, p90, p99 in microseconds; `None` when no request succeeded.
+    pub percentiles: Option<[u64; 3]>,
+    pub errors: u64,
+    pub rss: Option<u64>,
+    pub pct_of_ceiling: Option<f64>,
+}
+
+/// p50/p90/p99 of a latency histogram recorded in microseconds.
+pub fn percentiles(hist: &Histogram<u64>) -> Option<[u64; 3]> {
+    if hist.is_empty() {
+        return None;
+    }
+    Some([0.50, 0.90, 0.99].map(|q| hist.value_at_quantile(q)))
+}
+
+/// Microseconds as milliseconds with two decimals: `1234` → `1.23`.
+pub fn format_ms(us: u64) -> String {
+    format!("{:.2}", us as f64 / 1000.0)
+}
+
+/// Bytes as MiB with one decimal, or `-` when unknown.
+pub fn format_bytes(bytes: Option<u64>) -> String {
+    match bytes {
+        Some(b) => format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0)),
+        None => "-".to_string(),
+    }
+}
+
+/// Bytes in the unit that keeps the figure readable (per-actor figures are KiB-sized).
+pub fn format_size(bytes: f64) -> String {
+    let abs = bytes.abs();
+    if abs >= 1024.0 * 1024.0 {
+        format!("{:.1} MiB", bytes / (1024.0 * 1024.0))
+    } else if abs >= 1024.0 {
+        format!("{:.1} KiB", bytes / 1024.0)
+    } else {
+        format!("{bytes:.0} B")
+    }
+}
+
+/// Lays out cells in columns: the first column left-aligned, the rest right-aligned.
+fn layout(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        let mut out = String::new();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i == 0 {
+                out.push_str(&format!("{cell:<w$}"));
+            } else {
+                out.push_str(&format!("  {cell:>w$}"));
+            }
+        }
+        out.truncate(out.trim_end().len());
+        out.push('\n');
+        out
+    };
+    let head: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+    let mut out = line(&head);
+    let total = widths.iter().sum::<usize>() + 2 * (widths.len() - 1);
+    out.push_str(&"-".repeat(total));
+    out.push('\n');
+    for row in rows {
+        out.push_str(&line(row));
+    }
+    out
+}
+
+pub fn render(rows: &[Row]) -> String {
+    let header = [
+        "workload",
+        "C",
+        "U",
+        "req/s",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "errors",
+        "server RSS",
+        "% ceiling",
+    ];
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let [p50, p90, p99] = match r.percentiles {
+                Some(p) => p.map(format_ms),
+                None => ["-".to_string(), "-".to_string(), "-".to_string()],
+            };
+            vec![
+                r.workload.clone(),
+                r.concurrency.to_string(),
+                r.users.to_string(),
+                format!("{:.0}", r.rps),
+                p50,
+                p90,
+                p99,
+                r.errors.to_string(),
+                format_bytes(r.rss),
+                r.pct_of_ceiling
+                    .map_or("-".to_string(), |p| format!("{p:.1}%")),
+            ]
+        })
+        .collect();
+    layout(&header, &cells)
+}
+
+/// A two-column `metric  value` table (the scale report).
+pub fn render_pairs(pairs: &[(String, String)]) -> String {
+    let cells: Vec<Vec<String>> = pairs
+        .iter()
+        .map(|(k, v)| vec![k.clone(), v.clone()])
+        .collect();
+    layout(&["metric", "value"], &cells)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_numbers() {
+        assert_eq!(format_ms(1234), "1.23");
+        assert_eq!(format_ms(5), "0.01");
+        assert_eq!(format_ms(153_456), "153.46");
+        assert_eq!(format_bytes(None), "-");
+        assert_eq!(format_bytes(Some(3 * 1024 * 1024 / 2)), "1.5 MiB");
+        assert_eq!(format_size(2048.0), "2.0 KiB");
+        assert_eq!(format_size(-512.0), "-512 B");
+        assert_eq!(format_size(5.0 * 1024.0 * 1024.0), "5.0 MiB");
+    }
+
+    #[test]
+    fn percentiles_of_uniform_latencies() {
+        let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+        assert_eq!(percentiles(&hist), None);
+        // Below 2048 a 3-significant-figure histogram is exact, so order statistics are too.
+        for us in 1..=1000u64 {
+            hist.record(us).unwrap();
+        }
+        assert_eq!(percentiles(&hist), Some([500, 900, 990]));
+        // Above it, values are bucketed: within 0.1% of the exact figure.
+        let mut wide = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+        for ms in 1..=1000u64 {
+            wide.record(ms * 1000).unwrap();
+        }
+        let [p50, _, p99] = percentiles(&wide).unwrap();
+        assert!(p50.abs_diff(500_000) <= 500 && p99.abs_diff(990_000) <= 990);
+        assert_eq!(format_ms(500), "0.50");
+        assert_eq!(format_ms(p50)[..4], *"500.");
+    }
+
+    #[test]
+    fn table_is_aligned() {
+        let rows = vec![
+            Row {
+                workload: "ceiling".into(),
+                concurrency: 16,
+                users: 4,
+                rps: 41234.4,
+                percentiles: Some([310, 520, 1900]),
+                errors: 0,
+                rss: None,
+                pct_of_ceiling: Some(100.0),
+            },
+            Row {
+                workload: "search_notes".into(),
+                concurrency: 16,
+                users: 4,
+                rps: 812.0,
+                percentiles: None,
+                errors: 3,
+                rss: Some(50 * 1024 * 1024),
+                pct_of_ceiling: Some(1.969),
+            },
+        ];
+        let table = render(&rows);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 4);
+        assert!(lines[0].starts_with("workload    "));
+        assert!(lines[1].chars().all(|c| c == '-'));
+        assert_eq!(lines[0].len(), lines[1].len());
+        // Right-aligned columns end at the same offset on every line.
+        let end = |l: &str, cell: &str| l.find(cell).map(|i| i + cell.len());
+        assert_eq!(end(lines[0], "req/s"), end(lines[2], "41234"));
+        assert_eq!(end(lines[0], "req/s"), end(lines[3], "812"));
+        assert_eq!(end(lines[0], "% ceiling"), end(lines[2], "100.0%"));
+        assert!(lines[3].contains("50.0 MiB"));
+        assert!(lines[3].ends_with("2.0%"));
+        assert!(lines[2].contains("0.31") && lines[2].contains("1.90"));
+        assert_eq!(lines[3].matches(" - ").count(), 3);
+    }
+
+    #[test]
+    fn pairs_table() {
+        let t = render_pairs(&[("index 10 notes".into(), "1.20 s".into())]);
+        assert_eq!(t.lines().nth(2), Some("index 10 notes  1.20 s"));
+    }
+}

@@ -1,0 +1,286 @@
+//! Starting, watching and stopping a `vault-mcp serve` child process.
+//!
+//! The server is started with a cleared environment plus the contract's variables, so settings of
+//! the shell running the bench (a `DATABASE_PATH`, a `PORT`) cannot leak into the measurement.
+
+use std::collections::VecDeque;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::oneshot;
+
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+const STOP_TIMEOUT: Duration = Duration::from_secs(20);
+const STDERR_TAIL: usize = 40;
+
+/// Everything that decides how the server runs; one config can be started several times.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub bin: PathBuf,
+    /// Holds `vaults/` and `index/`.
+    pub root: PathBuf,
+    pub secret: String,
+    pub public_url: String,
+    /// `ACTOR_IDLE_TIMEOUT`, humantime (`10m`, `1s`).
+    pub idle_timeout: String,
+    /// Extra `KEY=VALUE` pairs from `--server-env`, applied last.
+    pub extra_env: Vec<(String, String)>,
+    /// Copy the server's stderr to ours instead of only keeping its tail.
+    pub forward_stderr: bool,
+}
+
+impl ServerConfig {
+    pub fn vault_dir(&self, user: &str) -> PathBuf {
+        self.root.join("vaults").join(user)
+    }
+}
+
+/// A running server; call [`ServerProcess::stop`] (dropping it kills it as a last resort).
+pub struct ServerProcess {
+    child: Child,
+    pub pid: u32,
+    pub url: String,
+    stderr_tail: Arc<Mutex<VecDeque<String>>>,
+}
+
+impl ServerProcess {
+    pub async fn start(cfg: &ServerConfig) -> io::Result<ServerProcess> {
+        let mut cmd = Command::new(&cfg.bin);
+        cmd.arg("serve").env_clear();
+        for keep in ["PATH", "HOME", "TMPDIR", "RUST_BACKTRACE"] {
+            if let Ok(v) = std::env::var(keep) {
+                cmd.env(keep, v);
+            }
+        }
+        let vaults = cfg.root.join("vaults");
+        let index = cfg.root.join("index");
+        std::fs::create_dir_all(&vaults)?;
+        std::fs::create_dir_all(&index)?;
+        cmd.env("MODE", "space")
+            .env("HOST", "127.0.0.1")
+            .env("PORT", "0")
+            .env("JWT_SECRET_KEY", &cfg.secret)
+            .env("PUBLIC_URL", &cfg.public_url)
+            .env("VAULT_BASE_PATH", &vaults)
+            .env("INDEX_PATH", &index)
+            .env("ACTOR_IDLE_TIMEOUT", &cfg.idle_timeout)
+            .env("SESSION_TTL", "30m")
+            .env("RUST_LOG", "warn");
+        for (k, v) in &cfg.extra_env {
+            cmd.env(k, v);
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot run {}: {e}", cfg.bin.display()))
+        })?;
+        let pid = child
+            .id()
+            .ok_or_else(|| io::Error::other("server exited at once"))?;
+
+        let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
+        if let Some(err) = child.stderr.take() {
+            tokio::spawn(drain_stderr(err, stderr_tail.clone(), cfg.forward_stderr));
+        }
+        let (tx, rx) = oneshot::channel();
+        let out = child
+            .stdout
+            .take()
+            .ok_or_else(|| io::Error::other("no stdout pipe"))?;
+        tokio::spawn(drain_stdout(out, tx));
+
+        let outcome = tokio::select! {
+            url = rx => url.map_err(|_| "closed stdout before printing `listening on`".to_string()),
+            status = child.wait() => Err(match status {
+                Ok(s) => format!("exited with {s} before listening"),
+                Err(e) => format!("wait failed: {e}"),
+            }),
+            _ = tokio::time::sleep(START_TIMEOUT) => Err("did not print `listening on` in time".into()),
+        };
+        let url = match outcome {
+            Ok(url) => url,
+            Err(mut why) => {
+                // A closed stdout usually means the process is exiting: report how it ended.
+                match tokio::time::timeout(Duration::from_secs(2), child.wait()).await {
+                    Ok(Ok(status)) if !why.starts_with("exited") => {
+                        why = format!("exited with {status} before listening")
+                    }
+                    Ok(_) => {}
+                    Err(_) => {
+                        let _ = child.start_kill();
+                        let _ = child.wait().await;
+                    }
+                }
+                // Give the stderr reader a moment to catch the last lines.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let tail = stderr_tail
+                    .lock()
+                    .map(|t| t.iter().cloned().collect::<Vec<_>>().join("\n"))
+                    .unwrap_or_default();
+                return Err(io::Error::other(format!(
+                    "server {} {why}; last stderr lines:\n{tail}",
+                    cfg.bin.display()
+                )));
+            }
+        };
+        Ok(ServerProcess {
+            child,
+            pid,
+            url,
+            stderr_tail,
+        })
+    }
+
+    /// Resident set size in bytes, from `/proc/<pid>/status`.
+    pub fn rss(&self) -> Option<u64> {
+        rss_of(self.pid)
+    }
+
+    pub fn stderr_tail(&self) -> String {
+        self.stderr_tail
+            .lock()
+            .map(|t| t.iter().cloned().collect::<Vec<_>>().join("\n"))
+            .unwrap_or_default()
+    }
+
+    /// SIGTERM, then wait; SIGKILL if it has not exited after `STOP_TIMEOUT`.
+    pub async fn stop(mut self) -> io::Result<()> {
+        if let Ok(pid) = libc::pid_t::try_from(self.pid) {
+            // SAFETY: kill(2) has no memory-safety preconditions; the pid is our own child,
+            // which has not been reaped yet (we still hold `child`), so it cannot be reused.
+            unsafe {
+                libc::kill(pid, libc::SIGTERM);
+            }
+        }
+        match tokio::time::timeout(STOP_TIMEOUT, self.child.wait()).await {
+            Ok(status) => {
+                let status = status?;
+                // Dying of the SIGTERM itself is fine; a non-zero exit code is worth a line.
+                if status.code().is_some_and(|c| c != 0) {
+                    eprintln!("[bench] server exited with {status} after SIGTERM");
+                }
+                Ok(())
+            }
+            Err(_) => {
+                eprintln!("[bench] server ignored SIGTERM for {STOP_TIMEOUT:?}; killing it");
+                self.child.start_kill()?;
+                self.child.wait().await.map(|_| ())
+            }
+        }
+    }
+}
+
+async fn drain_stdout(out: impl AsyncRead + Unpin, tx: oneshot::Sender<String>) {
+    let mut lines = BufReader::new(out).lines();
+    let mut tx = Some(tx);
+    // Keep reading after the banner: a full pipe would block the server's next write.
+    while let Ok(Some(line)) = lines.next_line().await {
+        if let Some((_, url)) = line.split_once("listening on ") {
+            if let Some(tx) = tx.take() {
+                let _ = tx.send(url.trim().trim_end_matches('/').to_string());
+            }
+        }
+    }
+}
+
+async fn drain_stderr(
+    err: impl AsyncRead + Unpin,
+    tail: Arc<Mutex<VecDeque<String>>>,
+    forward: bool,
+) {
+    let mut lines = BufReader::new(err).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if forward {
+            eprintln!("[server] {line}");
+        }
+        if let Ok(mut t) = tail.lock() {
+            if t.len() == STDERR_TAIL {
+                t.pop_front();
+            }
+            t.push_back(line);
+        }
+    }
+}
+
+pub fn rss_of(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    parse_vm_rss(&status)
+}
+
+fn parse_vm_rss(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// `--server-bin` if given, else `target/release/vault-mcp` under the cwd, else `vault-mcp` next
+/// to this executable (both live in `target/release/` after a workspace build).
+pub fn find_binary(explicit: Option<&Path>) -> io::Result<PathBuf> {
+    if let Some(p) = explicit {
+        return if p.is_file() {
+            Ok(p.to_path_buf())
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("--server-bin {} does not exist", p.display()),
+            ))
+        };
+    }
+    let in_cwd = PathBuf::from("target/release/vault-mcp");
+    if in_cwd.is_file() {
+        return Ok(in_cwd);
+    }
+    let beside = std::env::current_exe()?.with_file_name("vault-mcp");
+    if beside.is_file() {
+        return Ok(beside);
+    }
+    Err(io::Error::new(
+        io::ErrorKind::NotFound,
+        format!(
+            "no server binary at {} or {}; build it (cargo build --release) or pass --server-bin",
+            in_cwd.display(),
+            beside.display()
+        ),
+    ))
+}
+
+/// 48 random alphanumerics from the OS, for `JWT_SECRET_KEY`.
+pub fn random_secret() -> io::Result<String> {
+    use std::io::Read;
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut bytes = [0u8; 48];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    // 62 does not divide 256, so a slight bias remains: harmless for a throwaway bench secret.
+    Ok(bytes
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_vm_rss() {
+        let status = "Name:\tvault-mcp\nVmPeak:\t  9000 kB\nVmRSS:\t   12345 kB\nThreads:\t3\n";
+        assert_eq!(parse_vm_rss(status), Some(12345 * 1024));
+        assert_eq!(parse_vm_rss("Name: x\n"), None);
+        assert!(rss_of(std::process::id()).unwrap() > 0);
+    }
+
+    #[test]
+    fn secret_is_48_alphanumerics() {
+        let s = random_secret().unwrap();
+        assert_eq!(s.len(), 48);
+        assert!(s.chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(s, random_secret().unwrap());
+    }
+}

@@ -1,0 +1,246 @@
+//! Building and running the server: bind the socket, resolve the public URL and the signing
+//! secret, start the supervisor, serve until told to stop, then drain.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use vault_actors::{Supervisor, UserId};
+
+use crate::auth::{self, TokenKeys, MIN_SECRET_BYTES};
+use crate::cli::TokenArgs;
+use crate::config::{Config, Mode};
+use crate::http::{self, AppState, Layers};
+
+/// Why the server could not start (or a command could not run).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("JWT_SECRET_KEY must be set to at least {MIN_SECRET_BYTES} bytes in space mode (it is {0}); generate one with `openssl rand -hex 32`")]
+    SecretRequired(&'static str),
+    #[error("JWT_SECRET_KEY is {0} bytes; it must be at least {MIN_SECRET_BYTES}")]
+    SecretTooShort(usize),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("cannot prepare the data folder: {0}")]
+    Data(std::io::Error),
+    #[error("cannot start the supervisor: {0}")]
+    Supervisor(String),
+    #[error("{0}")]
+    Token(String),
+    #[error("server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// A bound, ready server.
+pub struct Application {
+    listener: TcpListener,
+    addr: SocketAddr,
+    state: AppState,
+    config: Config,
+}
+
+/// The signing secret: `JWT_SECRET_KEY`, or in local mode the generated one in the data folder.
+fn secret(config: &Config) -> Result<String, StartError> {
+    match (&config.jwt_secret, config.mode) {
+        (Some(s), _) if s.len() >= MIN_SECRET_BYTES => Ok(s.clone()),
+        (Some(s), _) => Err(StartError::SecretTooShort(s.len())),
+        (None, Mode::Space) => Err(StartError::SecretRequired("not set")),
+        (None, Mode::Local) => auth::local_secret(&config.data_dir).map_err(StartError::Data),
+    }
+}
+
+/// The URL clients use: configured, or `http://HOST:PORT` with a wildcard host shown as
+/// loopback.
+fn public_url(config: &Config, port: u16) -> String {
+    config.public_url.clone().unwrap_or_else(|| {
+        let host = match config.host.as_str() {
+            "0.0.0.0" | "::" | "[::]" => "127.0.0.1",
+            h => h,
+        };
+        format!("http://{host}:{port}")
+    })
+}
+
+fn keys(config: &Config, public_url: &str) -> Result<TokenKeys, StartError> {
+    let secret = secret(config)?;
+    Ok(TokenKeys::new(
+        secret.as_bytes(),
+        config.jwt_issuer.as_deref().unwrap_or(public_url),
+        config.jwt_audience.as_deref().unwrap_or(public_url),
+    ))
+}
+
+impl Application {
+    /// Check the secret, bind the listener, start the supervisor and build the router.
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        // Checked before binding so a misconfigured Space fails fast with the reason.
+        secret(&config)?;
+        let addr = format!("{}:{}", config.host, config.port);
+        let listener = TcpListener::bind(&addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let addr = listener.local_addr().map_err(StartError::Data)?;
+        let public_url = public_url(&config, addr.port());
+        let keys = keys(&config, &public_url)?;
+        for dir in [&config.vault_base, &config.index_base] {
+            std::fs::create_dir_all(dir).map_err(StartError::Data)?;
+        }
+        let supervisor = Supervisor::start(config.actor_settings())
+            .await
+            .map_err(|e| StartError::Supervisor(e.to_string()))?;
+        let mut origins: HashSet<String> = config.allowed_origins.iter().cloned().collect();
+        origins.insert(origin_of(&public_url));
+        origins.insert(format!("http://localhost:{}", addr.port()));
+        origins.insert(format!("http://127.0.0.1:{}", addr.port()));
+        let state = AppState {
+            supervisor,
+            keys: Arc::new(keys),
+            public_url: public_url.into(),
+            allowed_origins: Arc::new(origins),
+            max_body_bytes: config.max_body_bytes,
+            max_json_depth: config.max_json_depth,
+            shutdown: CancellationToken::new(),
+        };
+        Ok(Application {
+            listener,
+            addr,
+            state,
+            config,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn public_url(&self) -> &str {
+        &self.state.public_url
+    }
+
+    pub fn supervisor(&self) -> &Supervisor {
+        &self.state.supervisor
+    }
+
+    /// Mint a token with this server's keys (used by the banner and by tests).
+    pub fn mint(
+        &self,
+        user: &UserId,
+        ttl: Duration,
+        scopes: &[String],
+    ) -> Result<String, StartError> {
+        self.state
+            .keys
+            .mint(user, ttl, scopes)
+            .map_err(|e| StartError::Token(e.to_string()))
+    }
+
+    /// Print where the server listens and, in local mode, a ready token and client setup.
+    pub fn print_banner(&self) {
+        let url = format!("{}/mcp", self.public_url());
+        println!("listening on http://{}", self.addr);
+        println!("MCP endpoint: {url}");
+        if self.config.mode != Mode::Local {
+            println!("mode: space (tokens come from the login page or `vault-mcp token`)");
+            return;
+        }
+        let Ok(user) = UserId::parse("local") else {
+            return;
+        };
+        match self.mint(&user, self.config.token_ttl, &[]) {
+            Ok(token) => {
+                let ttl = humantime::format_duration(self.config.token_ttl);
+                println!("bearer token for user `local` (valid {ttl}):\n{token}\n");
+                println!("Claude Code:\n  claude mcp add --transport http vault {url} --header \"Authorization: Bearer {token}\"\n");
+                let entry = serde_json::json!({
+                    "mcpServers": { "vault": {
+                        "type": "http",
+                        "url": url,
+                        "headers": { "Authorization": format!("Bearer {token}") },
+                    }}
+                });
+                println!(
+                    "mcpServers entry:\n{}",
+                    serde_json::to_string_pretty(&entry).unwrap_or_default()
+                );
+            }
+            Err(e) => eprintln!("vault-mcp: could not mint the local token: {e}"),
+        }
+    }
+
+    /// Serve until `shutdown` resolves, then close open streams, stop accepting, let user
+    /// actors finish what they were asked, and return.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
+        let layers = Layers {
+            request_timeout: self.config.request_timeout,
+            max_in_flight: self.config.max_in_flight,
+        };
+        let token = self.state.shutdown.clone();
+        let supervisor = self.state.supervisor.clone();
+        let router = http::router(self.state, layers);
+        let served = axum::serve(self.listener, router)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                tracing::info!("shutting down");
+                token.cancel();
+            })
+            .await;
+        supervisor.shutdown().await;
+        served.map_err(StartError::Serve)
+    }
+}
+
+/// `scheme://host[:port]` of a URL.
+fn origin_of(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
+    let host = rest.split('/').next().unwrap_or(rest);
+    format!("{scheme}://{host}")
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+/// `vault-mcp token`: print a token for `--user` signed with this configuration's secret.
+pub fn print_token(config: &Config, args: &TokenArgs) -> Result<(), StartError> {
+    let user = UserId::parse(&args.user).map_err(|e| StartError::Token(format!("--user: {e}")))?;
+    let ttl = humantime::parse_duration(&args.ttl)
+        .map_err(|e| StartError::Token(format!("--ttl {:?}: {e}", args.ttl)))?;
+    for scope in &args.scopes {
+        if !matches!(scope.as_str(), "notes:read" | "notes:write") {
+            return Err(StartError::Token(format!(
+                "--scope {scope:?}: expected notes:read or notes:write"
+            )));
+        }
+    }
+    let url = public_url(config, config.port);
+    let token = keys(config, &url)?
+        .mint(&user, ttl, &args.scopes)
+        .map_err(|e| StartError::Token(e.to_string()))?;
+    println!("{token}");
+    Ok(())
+}

@@ -1,0 +1,374 @@
+//! The process configuration: embedded defaults (`config.toml` at the repository root, compiled
+//! in), an optional user file, environment variables and command-line flags, in rising order of
+//! precedence. An invalid value stops start-up with the offending key named.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The defaults, documented key by key in the file itself.
+pub const DEFAULTS: &str = include_str!("../config.toml");
+
+/// Single user on a laptop, or many users on a Hugging Face Space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Local,
+    Space,
+}
+
+/// Every setting, resolved.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub mode: Mode,
+    pub host: String,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    pub vault_base: PathBuf,
+    pub index_base: PathBuf,
+    /// Empty until the listener is bound, when it defaults to `http://HOST:PORT`.
+    pub public_url: Option<String>,
+    pub allowed_origins: Vec<String>,
+    pub session_ttl: Duration,
+    pub actor_idle_timeout: Duration,
+    pub token_ttl: Duration,
+    pub request_timeout: Duration,
+    pub max_in_flight: usize,
+    pub jwt_issuer: Option<String>,
+    pub jwt_audience: Option<String>,
+    /// From `JWT_SECRET_KEY` only: secrets do not belong in files that get committed.
+    pub jwt_secret: Option<String>,
+    pub max_note_bytes: usize,
+    pub max_body_bytes: usize,
+    pub max_json_depth: usize,
+    pub max_query_chars: usize,
+}
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid value for {key}: {value:?} ({reason})")]
+    Invalid {
+        key: String,
+        value: String,
+        reason: String,
+    },
+    #[error("cannot read config file {path}: {reason}")]
+    File { path: PathBuf, reason: String },
+}
+
+/// The file layout of `config.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    mode: Mode,
+    host: String,
+    port: u16,
+    data_dir: PathBuf,
+    vault_base: PathBuf,
+    index_base: PathBuf,
+    public_url: String,
+    allowed_origins: Vec<String>,
+    session_ttl: String,
+    actor_idle_timeout: String,
+    token_ttl: String,
+    request_timeout: String,
+    max_in_flight: usize,
+    jwt: JwtSection,
+    limits: LimitsSection,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JwtSection {
+    issuer: String,
+    audience: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsSection {
+    max_note_bytes: usize,
+    max_body_bytes: usize,
+    max_json_depth: usize,
+    max_query_chars: usize,
+}
+
+/// Command-line values that override everything else.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub mode: Option<Mode>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub data_dir: Option<PathBuf>,
+}
+
+fn invalid(key: &str, value: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_string(),
+        value: value.to_string(),
+        reason: reason.into(),
+    }
+}
+
+fn duration(key: &str, value: &str) -> Result<Duration, ConfigError> {
+    let d = humantime::parse_duration(value.trim()).map_err(|e| {
+        invalid(
+            key,
+            value,
+            format!("expected a duration like 30m or 7d: {e}"),
+        )
+    })?;
+    if d.is_zero() {
+        return Err(invalid(key, value, "must be longer than zero"));
+    }
+    Ok(d)
+}
+
+fn number<T: std::str::FromStr>(key: &str, value: &str, what: &str) -> Result<T, ConfigError> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| invalid(key, value, format!("expected {what}")))
+}
+
+fn non_empty(s: String) -> Option<String> {
+    let t = s.trim().trim_end_matches('/').to_string();
+    (!t.is_empty()).then_some(t)
+}
+
+/// Merge `over` into `base`, table by table, so a user file only needs the keys it changes.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+impl Config {
+    /// Load the configuration: defaults, then `file`, then `env` (a lookup, so tests need not
+    /// touch the process environment), then `flags`.
+    pub fn load(
+        file: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+        flags: &Overrides,
+    ) -> Result<Config, ConfigError> {
+        let mut table: toml::Table =
+            DEFAULTS
+                .parse()
+                .map_err(|e: toml::de::Error| ConfigError::File {
+                    path: "config.toml (embedded)".into(),
+                    reason: e.to_string(),
+                })?;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })?;
+            let user: toml::Table =
+                text.parse()
+                    .map_err(|e: toml::de::Error| ConfigError::File {
+                        path: path.to_path_buf(),
+                        reason: e.to_string(),
+                    })?;
+            merge(&mut table, user);
+        }
+        let f: FileConfig =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::File {
+                    path: file.map_or_else(|| "config.toml (embedded)".into(), Path::to_path_buf),
+                    reason: e.to_string(),
+                })?;
+
+        let get = |key: &str| env(key).filter(|v| !v.is_empty());
+        let mode = match (flags.mode, get("MODE")) {
+            (Some(m), _) => m,
+            (None, Some(v)) => match v.trim().to_ascii_lowercase().as_str() {
+                "local" => Mode::Local,
+                "space" => Mode::Space,
+                _ => return Err(invalid("MODE", &v, "expected local or space")),
+            },
+            (None, None) => f.mode,
+        };
+        let host = flags.host.clone().or_else(|| get("HOST")).unwrap_or(f.host);
+        let port = match (
+            flags.port,
+            get("PORT")
+                .map(|v| ("PORT", v))
+                .or_else(|| get("MCP_PORT").map(|v| ("MCP_PORT", v))),
+        ) {
+            (Some(p), _) => p,
+            (None, Some((key, v))) => number(key, &v, "a port number 0-65535")?,
+            (None, None) => f.port,
+        };
+        let data_dir = flags
+            .data_dir
+            .clone()
+            .or_else(|| get("DATA_DIR").map(PathBuf::from))
+            .unwrap_or(f.data_dir);
+        let vault_base = get("VAULT_BASE_PATH")
+            .map(PathBuf::from)
+            .or_else(|| (!f.vault_base.as_os_str().is_empty()).then_some(f.vault_base))
+            .unwrap_or_else(|| data_dir.join("vaults"));
+        let index_base = get("INDEX_PATH")
+            .map(PathBuf::from)
+            .or_else(|| {
+                get("DATABASE_PATH").map(|db| {
+                    let db = PathBuf::from(db);
+                    db.with_extension("")
+                })
+            })
+            .or_else(|| (!f.index_base.as_os_str().is_empty()).then_some(f.index_base))
+            .unwrap_or_else(|| data_dir.join("index"));
+        let public_url = get("PUBLIC_URL")
+            .or_else(|| get("SPACE_HOST").map(|h| format!("https://{h}")))
+            .or_else(|| non_empty(f.public_url.clone()))
+            .and_then(non_empty);
+        if let Some(url) = &public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(invalid(
+                    "PUBLIC_URL",
+                    url,
+                    "expected an http:// or https:// URL",
+                ));
+            }
+        }
+        let allowed_origins = match get("ALLOWED_ORIGINS") {
+            Some(v) => v
+                .split(',')
+                .filter_map(|s| non_empty(s.to_string()))
+                .collect(),
+            None => f.allowed_origins,
+        };
+        let dur = |key: &str, file_value: &str| -> Result<Duration, ConfigError> {
+            match get(key) {
+                Some(v) => duration(key, &v),
+                None => duration(&key.to_ascii_lowercase(), file_value),
+            }
+        };
+        let num = |key: &str, file_value: usize| -> Result<usize, ConfigError> {
+            let n = match get(key) {
+                Some(v) => number(key, &v, "a whole number")?,
+                None => file_value,
+            };
+            if n == 0 {
+                return Err(invalid(key, "0", "must be at least 1"));
+            }
+            Ok(n)
+        };
+        Ok(Config {
+            mode,
+            host,
+            port,
+            vault_base,
+            index_base,
+            data_dir,
+            public_url,
+            allowed_origins,
+            session_ttl: dur("SESSION_TTL", &f.session_ttl)?,
+            actor_idle_timeout: dur("ACTOR_IDLE_TIMEOUT", &f.actor_idle_timeout)?,
+            token_ttl: dur("TOKEN_TTL", &f.token_ttl)?,
+            request_timeout: dur("REQUEST_TIMEOUT", &f.request_timeout)?,
+            max_in_flight: num("MAX_IN_FLIGHT", f.max_in_flight)?,
+            jwt_issuer: get("JWT_ISSUER").or_else(|| non_empty(f.jwt.issuer)),
+            jwt_audience: get("JWT_AUDIENCE").or_else(|| non_empty(f.jwt.audience)),
+            jwt_secret: env("JWT_SECRET_KEY").filter(|v| !v.is_empty()),
+            max_note_bytes: num("MAX_NOTE_BYTES", f.limits.max_note_bytes)?,
+            max_body_bytes: num("MAX_BODY_BYTES", f.limits.max_body_bytes)?,
+            max_json_depth: num("MAX_JSON_DEPTH", f.limits.max_json_depth)?,
+            max_query_chars: num("MAX_QUERY_CHARS", f.limits.max_query_chars)?,
+        })
+    }
+
+    /// The settings the actors need.
+    pub fn actor_settings(&self) -> vault_actors::Settings {
+        let mut s = vault_actors::Settings::for_data_dir(&self.data_dir);
+        s.vault_base = self.vault_base.clone();
+        s.index_base = self.index_base.clone();
+        s.session_ttl = self.session_ttl;
+        s.actor_idle_timeout = self.actor_idle_timeout;
+        s.max_note_bytes = self.max_note_bytes;
+        s.max_query_chars = self.max_query_chars;
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::load(None, &|k| map.get(k).cloned(), &Overrides::default())
+    }
+
+    #[test]
+    fn embedded_defaults_are_local_mode_on_7860_with_data_in_dot_data() {
+        let c = load(&[]).unwrap();
+        assert_eq!(c.mode, Mode::Local);
+        assert_eq!((c.host.as_str(), c.port), ("127.0.0.1", 7860));
+        assert_eq!(c.vault_base, PathBuf::from("./data/vaults"));
+        assert_eq!(c.index_base, PathBuf::from("./data/index"));
+        assert_eq!(c.session_ttl, Duration::from_secs(1800));
+        assert_eq!(c.max_note_bytes, 1 << 20);
+    }
+
+    #[test]
+    fn env_overrides_config_including_the_seed_names() {
+        let c = load(&[
+            ("MODE", "space"),
+            ("MCP_PORT", "9000"),
+            ("VAULT_BASE_PATH", "/srv/vaults"),
+            ("DATABASE_PATH", "/srv/index.db"),
+            ("SESSION_TTL", "5m"),
+            ("ACTOR_IDLE_TIMEOUT", "90s"),
+        ])
+        .unwrap();
+        assert_eq!(c.mode, Mode::Space);
+        assert_eq!(c.port, 9000);
+        assert_eq!(c.vault_base, PathBuf::from("/srv/vaults"));
+        assert_eq!(c.index_base, PathBuf::from("/srv/index"));
+        assert_eq!(c.session_ttl, Duration::from_secs(300));
+        assert_eq!(c.actor_idle_timeout, Duration::from_secs(90));
+    }
+
+    #[test]
+    fn invalid_values_name_their_key() {
+        for (key, value) in [
+            ("PORT", "seventy"),
+            ("SESSION_TTL", "soon"),
+            ("ACTOR_IDLE_TIMEOUT", "0s"),
+            ("MODE", "cluster"),
+            ("MAX_NOTE_BYTES", "-1"),
+            ("PUBLIC_URL", "ftp://x"),
+        ] {
+            let err = load(&[(key, value)]).unwrap_err().to_string();
+            assert!(err.contains(key), "{err}");
+        }
+    }
+
+    #[test]
+    fn user_file_overrides_only_the_keys_it_sets() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "port = 1234\n[limits]\nmax_note_bytes = 10\n").unwrap();
+        let c = Config::load(Some(&path), &|_| None, &Overrides::default()).unwrap();
+        assert_eq!(
+            (c.port, c.max_note_bytes, c.max_body_bytes),
+            (1234, 10, 4 << 20)
+        );
+        std::fs::write(&path, "prot = 1\n").unwrap();
+        let err = Config::load(Some(&path), &|_| None, &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("prot"), "{err}");
+    }
+}

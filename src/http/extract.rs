@@ -1,0 +1,143 @@
+//! Extractors: the authenticated caller (no handler ever sees a raw token) and the JSON-RPC
+//! body (whose rejection is a JSON-RPC error, never a plain-text 400).
+
+use axum::body::Body;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use vault_actors::mcp::jsonrpc::{nesting_depth, Message, RpcError, INVALID_REQUEST, PARSE_ERROR};
+use vault_actors::Caller;
+
+use super::error::{rpc_error, unauthorized};
+use super::AppState;
+use crate::auth::AuthError;
+
+/// The caller proven by a valid bearer token.
+pub struct Authenticated(pub Caller);
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                let (scheme, token) = v.trim().split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+            })
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| unauthorized(&state.public_url, &AuthError::Missing))?;
+        state
+            .keys
+            .verify(token)
+            .map(Authenticated)
+            .map_err(|e| unauthorized(&state.public_url, &e))
+    }
+}
+
+/// A POSTed JSON-RPC payload: one message or a batch.
+pub struct RpcBody {
+    pub messages: Vec<Message>,
+    pub batch: bool,
+}
+
+impl RpcBody {
+    /// The id to echo in a transport-level error: the single request's id, else `null`.
+    pub fn error_id(&self) -> Value {
+        match self.messages.as_slice() {
+            [Message::Request { id, .. }] if !self.batch => id.clone(),
+            _ => Value::Null,
+        }
+    }
+}
+
+impl FromRequest<AppState> for RpcBody {
+    type Rejection = Response;
+
+    async fn from_request(req: Request<Body>, state: &AppState) -> Result<Self, Self::Rejection> {
+        let limit = state.max_body_bytes;
+        let bytes = axum::body::to_bytes(req.into_body(), limit)
+            .await
+            .map_err(|_| {
+                rpc_error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    &Value::Null,
+                    RpcError::new(
+                        INVALID_REQUEST,
+                        format!("request body over the limit of {limit} bytes"),
+                    ),
+                )
+            })?;
+        if nesting_depth(&bytes) > state.max_json_depth {
+            return Err(rpc_error(
+                StatusCode::BAD_REQUEST,
+                &Value::Null,
+                RpcError::new(
+                    INVALID_REQUEST,
+                    format!("JSON nested deeper than {} levels", state.max_json_depth),
+                ),
+            ));
+        }
+        let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
+            rpc_error(
+                StatusCode::BAD_REQUEST,
+                &Value::Null,
+                RpcError::new(PARSE_ERROR, format!("parse error: {e}")),
+            )
+        })?;
+        let (items, batch) = match value {
+            Value::Array(items) if items.is_empty() => {
+                return Err(rpc_error(
+                    StatusCode::BAD_REQUEST,
+                    &Value::Null,
+                    RpcError::new(INVALID_REQUEST, "empty batch"),
+                ))
+            }
+            Value::Array(items) => (items, true),
+            single => (vec![single], false),
+        };
+        let mut messages = Vec::with_capacity(items.len());
+        for item in items {
+            let id = item.get("id").cloned().unwrap_or(Value::Null);
+            let msg =
+                Message::parse(item).map_err(|e| rpc_error(StatusCode::BAD_REQUEST, &id, e))?;
+            messages.push(msg);
+        }
+        Ok(RpcBody { messages, batch })
+    }
+}
+
+/// Does an `Accept` header admit `wanted` (exactly, through `type/*`, or through `*/*`)?
+pub fn accepts(headers: &axum::http::HeaderMap, wanted: &str) -> bool {
+    let major = wanted.split('/').next().unwrap_or("");
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|item| {
+            item.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .any(|media| media == wanted || media == "*/*" || media == format!("{major}/*"))
+}
+
+/// Refusal for a request whose `Accept` lacks what the transport requires.
+pub fn not_acceptable(needed: &str) -> Response {
+    super::error::json_error(
+        StatusCode::NOT_ACCEPTABLE,
+        "not_acceptable",
+        &format!("the Accept header must include {needed}"),
+    )
+    .into_response()
+}

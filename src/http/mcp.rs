@@ -1,0 +1,174 @@
+//! The MCP Streamable HTTP transport on `/mcp`: `POST` carries JSON-RPC, `GET` opens the
+//! session's server-to-client stream, `DELETE` ends the session.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures_util::StreamExt;
+use serde_json::Value;
+use tokio_stream::wrappers::ReceiverStream;
+use vault_actors::mcp::jsonrpc::{Message, RpcError, INVALID_REQUEST};
+use vault_actors::mcp::protocol;
+
+use super::error::{actor_error, json_error, rpc_error};
+use super::extract::{accepts, not_acceptable, Authenticated, RpcBody};
+use super::AppState;
+
+const SESSION_HEADER: &str = "mcp-session-id";
+const VERSION_HEADER: &str = "mcp-protocol-version";
+
+fn session_id(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+fn missing_session(id: &Value) -> Response {
+    rpc_error(
+        StatusCode::BAD_REQUEST,
+        id,
+        RpcError::new(
+            INVALID_REQUEST,
+            "missing Mcp-Session-Id header: send initialize first and echo the session id it returns",
+        ),
+    )
+}
+
+/// `POST /mcp`.
+pub async fn post(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    headers: HeaderMap,
+    body: RpcBody,
+) -> Response {
+    if !(accepts(&headers, "application/json") && accepts(&headers, "text/event-stream")) {
+        return not_acceptable("both application/json and text/event-stream");
+    }
+    let id = body.error_id();
+    // A stateless-revision client probes with server/discover (stamped with its own version):
+    // answer so that it falls back to initialize at once.
+    if let (false, [Message::Request { id, method, params }]) =
+        (body.batch, body.messages.as_slice())
+    {
+        if method == "server/discover" {
+            let requested = params
+                .as_ref()
+                .and_then(|p| p.get("protocolVersion"))
+                .and_then(Value::as_str)
+                .or_else(|| headers.get(VERSION_HEADER).and_then(|v| v.to_str().ok()))
+                .unwrap_or("");
+            return Json(protocol::discover_fallback(requested).to_response(id)).into_response();
+        }
+    }
+    if let Some(v) = headers.get(VERSION_HEADER) {
+        let v = v.to_str().unwrap_or("");
+        if !protocol::is_supported(v) {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                &id,
+                RpcError::new(
+                    INVALID_REQUEST,
+                    format!(
+                        "unsupported MCP-Protocol-Version {v:?}; supported: {}",
+                        protocol::SUPPORTED_VERSIONS.join(", ")
+                    ),
+                ),
+            );
+        }
+    }
+    let has_initialize = body
+        .messages
+        .iter()
+        .any(|m| m.method() == Some("initialize"));
+    if has_initialize {
+        let (false, [Message::Request { id, params, .. }]) = (body.batch, body.messages.as_slice())
+        else {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                &Value::Null,
+                RpcError::new(
+                    INVALID_REQUEST,
+                    "initialize must be sent alone, as a request",
+                ),
+            );
+        };
+        return match state
+            .supervisor
+            .initialize(caller, id.clone(), params.clone())
+            .await
+        {
+            Ok(init) => {
+                let mut resp = Json(init.response).into_response();
+                if let Some(sid) = init.session_id.and_then(|s| HeaderValue::from_str(&s).ok()) {
+                    resp.headers_mut().insert(SESSION_HEADER, sid);
+                }
+                resp
+            }
+            Err(e) => actor_error(id, e),
+        };
+    }
+    let Some(sid) = session_id(&headers) else {
+        return missing_session(&id);
+    };
+    match state
+        .supervisor
+        .post(caller, sid, body.messages, body.batch)
+        .await
+    {
+        Ok(Some(answer)) => Json(answer).into_response(),
+        Ok(None) => StatusCode::ACCEPTED.into_response(),
+        Err(e) => actor_error(&id, e),
+    }
+}
+
+/// `GET /mcp`: the session's stream of server-to-client messages.
+pub async fn open_stream(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    headers: HeaderMap,
+) -> Response {
+    if !accepts(&headers, "text/event-stream") {
+        return not_acceptable("text/event-stream");
+    }
+    let Some(sid) = session_id(&headers) else {
+        return missing_session(&Value::Null);
+    };
+    let rx = match state.supervisor.open_stream(&caller, sid).await {
+        Ok(rx) => rx,
+        Err(e) => return actor_error(&Value::Null, e),
+    };
+    let shutdown = state.shutdown.clone();
+    let events = ReceiverStream::new(rx)
+        .map(|msg| Ok::<_, Infallible>(Event::default().event("message").data(msg.to_string())))
+        .take_until(async move { shutdown.cancelled().await });
+    Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
+}
+
+/// `DELETE /mcp`: end the session.
+pub async fn end_session(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    headers: HeaderMap,
+) -> Response {
+    let Some(sid) = session_id(&headers) else {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "missing_session",
+            "missing Mcp-Session-Id header",
+        );
+    };
+    match state.supervisor.end_session(&caller, sid).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => actor_error(&Value::Null, e),
+    }
+}

@@ -1,0 +1,94 @@
+//! The HTTP front: routes, shared state and the layers every request passes through.
+//!
+//! The front knows HTTP and the MCP transport (headers, status codes, SSE framing, the session
+//! header); it never touches a vault file or SQL. It turns a request into a call on the
+//! [`Supervisor`] and the actor's reply into a response.
+
+mod error;
+mod extract;
+mod mcp;
+mod origin;
+mod wellknown;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::error_handling::HandleErrorLayer;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{middleware, BoxError, Router};
+use tokio_util::sync::CancellationToken;
+use tower::ServiceBuilder;
+use vault_actors::Supervisor;
+
+use crate::auth::TokenKeys;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub supervisor: Supervisor,
+    pub keys: Arc<TokenKeys>,
+    /// The URL clients use, without a trailing slash (e.g. `http://127.0.0.1:7860`).
+    pub public_url: Arc<str>,
+    /// Exact `Origin` values accepted from browsers.
+    pub allowed_origins: Arc<HashSet<String>>,
+    pub max_body_bytes: usize,
+    pub max_json_depth: usize,
+    /// Cancelled at shutdown, so open SSE streams end and the server can drain.
+    pub shutdown: CancellationToken,
+}
+
+/// Limits applied in front of all work.
+pub struct Layers {
+    pub request_timeout: Duration,
+    pub max_in_flight: usize,
+}
+
+/// The application's routes, with their layers.
+pub fn router(state: AppState, layers: Layers) -> Router {
+    let overload = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(|err: BoxError| async move {
+            if err.is::<tower::timeout::error::Elapsed>() {
+                error::json_error(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "timeout",
+                    "the request took too long",
+                )
+                .into_response()
+            } else {
+                error::json_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "overloaded",
+                    "the server is at capacity; retry shortly",
+                )
+                .into_response()
+            }
+        }))
+        .load_shed()
+        .concurrency_limit(layers.max_in_flight)
+        .timeout(layers.request_timeout);
+    Router::new()
+        .route(
+            "/mcp",
+            get(mcp::open_stream)
+                .post(mcp::post)
+                .delete(mcp::end_session),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(wellknown::protected_resource),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource/mcp",
+            get(wellknown::protected_resource),
+        )
+        .route("/health", get(|| async { "ok" }))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            origin::check_origin,
+        ))
+        .layer(overload)
+        .with_state(state)
+}

@@ -1,0 +1,11 @@
+//! vault-mcp, the process: configuration, the HTTP front and the wiring to the actors.
+//!
+//! Start here: [`app::Application`] binds the socket and builds the [`http::router`]; every MCP
+//! call then goes router → `vault_actors::Supervisor` → the user's actor.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod telemetry;

@@ -1,0 +1,50 @@
+//! The `vault-mcp` binary: parse the command line, load the configuration, run the command.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use vault_mcp::app::{self, Application};
+use vault_mcp::cli::{Cli, Command};
+use vault_mcp::config::Config;
+use vault_mcp::telemetry;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init();
+    let config = match Config::load(
+        cli.common.config.as_deref(),
+        &|k| std::env::var(k).ok(),
+        &cli.common.overrides(),
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("vault-mcp: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("vault-mcp: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => runtime.block_on(async {
+            let app = Application::build(config).await?;
+            app.print_banner();
+            app.run_until_stopped(app::shutdown_signal()).await
+        }),
+        Command::Token(args) => app::print_token(&config, &args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vault-mcp: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
