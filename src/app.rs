@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::future::Future;
+use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -142,22 +143,25 @@ impl Application {
     }
 
     /// Print where the server listens and, in local mode, a ready token and client setup.
+    /// Written in one piece and never fatal: a closed stdout must not stop the server.
     pub fn print_banner(&self) {
+        let _ = std::io::stdout().write_all(self.banner().as_bytes());
+        let _ = std::io::stdout().flush();
+    }
+
+    fn banner(&self) -> String {
         let url = format!("{}/mcp", self.public_url());
-        println!("listening on http://{}", self.addr);
-        println!("MCP endpoint: {url}");
+        let mut out = format!("listening on http://{}\nMCP endpoint: {url}\n", self.addr);
         if self.config.mode != Mode::Local {
-            println!("mode: space (tokens come from the login page or `vault-mcp token`)");
-            return;
+            out.push_str("mode: space (tokens come from the login page or `vault-mcp token`)\n");
+            return out;
         }
         let Ok(user) = UserId::parse("local") else {
-            return;
+            return out;
         };
         match self.mint(&user, self.config.token_ttl, &[]) {
             Ok(token) => {
                 let ttl = humantime::format_duration(self.config.token_ttl);
-                println!("bearer token for user `local` (valid {ttl}):\n{token}\n");
-                println!("Claude Code:\n  claude mcp add --transport http vault {url} --header \"Authorization: Bearer {token}\"\n");
                 let entry = serde_json::json!({
                     "mcpServers": { "vault": {
                         "type": "http",
@@ -165,13 +169,16 @@ impl Application {
                         "headers": { "Authorization": format!("Bearer {token}") },
                     }}
                 });
-                println!(
-                    "mcpServers entry:\n{}",
+                out.push_str(&format!(
+                    "bearer token for user `local` (valid {ttl}):\n{token}\n\n\
+                     Claude Code:\n  claude mcp add --transport http vault {url} --header \"Authorization: Bearer {token}\"\n\n\
+                     mcpServers entry:\n{}\n",
                     serde_json::to_string_pretty(&entry).unwrap_or_default()
-                );
+                ));
             }
-            Err(e) => eprintln!("vault-mcp: could not mint the local token: {e}"),
+            Err(e) => tracing::error!(error = %e, "could not mint the local token"),
         }
+        out
     }
 
     /// Serve until `shutdown` resolves, then close open streams, stop accepting, let user

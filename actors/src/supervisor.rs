@@ -28,8 +28,15 @@ pub enum SupervisorMsg {
     Route { user: UserId, msg: UserMsg },
     /// `user`'s actor `actor` has been idle long enough: stop routing to it and let it finish.
     Retire { user: UserId, actor: ActorId },
-    /// How many user actors are running now.
-    LiveActors(ractor::RpcReplyPort<usize>),
+    /// How many user actors are running now, and how many have crashed since start.
+    Stats(ractor::RpcReplyPort<SupervisorStats>),
+}
+
+/// Counters for tests, benchmarks and operators.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SupervisorStats {
+    pub live_actors: usize,
+    pub crashes: u64,
 }
 
 /// Per-user bookkeeping that outlives the user's actors.
@@ -46,6 +53,8 @@ pub struct SupervisorState {
     slots: HashMap<UserId, Slot>,
     /// Which user a running actor belongs to, to interpret supervision events.
     owners: HashMap<ActorId, UserId>,
+    /// User actors that crashed since start.
+    crashes: u64,
 }
 
 /// The supervisor actor.
@@ -115,6 +124,7 @@ impl SupervisorState {
             }
             if crashed {
                 slot.crashes.push_back(Instant::now());
+                self.crashes += 1;
             }
         }
     }
@@ -134,6 +144,7 @@ impl Actor for SupervisorActor {
             settings,
             slots: HashMap::new(),
             owners: HashMap::new(),
+            crashes: 0,
         })
     }
 
@@ -175,9 +186,11 @@ impl Actor for SupervisorActor {
                     }
                 }
             }
-            SupervisorMsg::LiveActors(reply) => {
-                let live = state.slots.values().filter(|s| s.actor.is_some()).count();
-                let _ = reply.send(live);
+            SupervisorMsg::Stats(reply) => {
+                let _ = reply.send(SupervisorStats {
+                    live_actors: state.slots.values().filter(|s| s.actor.is_some()).count(),
+                    crashes: state.crashes,
+                });
             }
         }
         Ok(())
@@ -299,12 +312,17 @@ impl Supervisor {
         .await
     }
 
+    /// Running actors and crashes so far.
+    pub async fn stats(&self) -> SupervisorStats {
+        match self.actor.call(SupervisorMsg::Stats, None).await {
+            Ok(CallResult::Success(s)) => s,
+            _ => SupervisorStats::default(),
+        }
+    }
+
     /// How many user actors are running.
     pub async fn live_actors(&self) -> usize {
-        match self.actor.call(SupervisorMsg::LiveActors, None).await {
-            Ok(CallResult::Success(n)) => n,
-            _ => 0,
-        }
+        self.stats().await.live_actors
     }
 
     /// Make `user`'s actor panic (it is spawned first if needed).

@@ -428,8 +428,11 @@ async fn run_mode(global: &Global, args: &RunArgs, http: &reqwest::Client) -> Fa
                 ceiling_rps = Some(rps);
             }
             report_errors(label, &out.errors);
-            if let (true, Some(s)) = (out.errors.total() > 0, &server) {
-                eprintln!("[bench] server stderr, last lines:\n{}", s.stderr_tail());
+            match &server {
+                Some(s) if out.errors.total() > 0 && !is_ceiling => {
+                    eprintln!("[bench] server stderr, last lines:\n{}", s.stderr_tail());
+                }
+                _ => {}
             }
             failures += out.errors.total();
             eprintln!("[bench]   {rps:.0} req/s, {} errors", out.errors.total());
@@ -487,9 +490,10 @@ async fn ceiling_mode(args: &CeilingArgs) -> Fallible<u64> {
     };
     let ceiling = Ceiling::start(args.port, threads)?;
     println!("listening on {}", ceiling.url);
-    eprintln!("[bench] ceiling serving until Ctrl-C");
-    tokio::signal::ctrl_c().await?;
-    ceiling.stop();
+    eprintln!("[bench] ceiling serving until Ctrl-C or SIGTERM");
+    // main() ends it on a signal; dropping `ceiling` then stops its thread.
+    std::future::pending::<()>().await;
+    drop(ceiling);
     Ok(0)
 }
 
@@ -533,10 +537,40 @@ async fn dispatch(cli: Cli) -> Fallible<u64> {
     }
 }
 
+/// Resolves on SIGINT or SIGTERM (never, if the handlers cannot be installed).
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(mut int), Ok(mut term)) => {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        }
+        _ => std::future::pending().await,
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    match dispatch(cli).await {
+    let serving_ceiling = matches!(cli.command, Some(Command::Ceiling(_)));
+    // Returning from main (rather than dying of the signal) drops the started server, which
+    // kills it, and the temp folder, which deletes the vaults.
+    let outcome = tokio::select! {
+        r = dispatch(cli) => r,
+        _ = shutdown_signal() => {
+            if serving_ceiling {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("[bench] interrupted");
+            return ExitCode::from(130);
+        }
+    };
+    match outcome {
         Ok(0) => ExitCode::SUCCESS,
         Ok(n) => {
             eprintln!("[bench] FAILED: {n} requests errored");

@@ -261,8 +261,9 @@ fn record(errors: &mut Tally, done: Result<Result<(), CallError>, tokio::task::J
 }
 
 /// Pages through `list_notes` and counts entries, as a check that indexing saw every file.
-/// The result's shape is read loosely (first array in `structuredContent`, a `next_cursor` /
-/// `nextCursor` string), so `None` means "could not tell", not "failed".
+/// The result's shape is read loosely (`notes`/`items`/`entries`, else the first array in
+/// `structuredContent`; a `next_cursor`/`nextCursor` string to go on), so `None` means
+/// "could not tell", not "failed".
 async fn count_listed(session: &mut Session) -> Option<usize> {
     let mut count = 0;
     let mut cursor: Option<String> = None;
@@ -273,7 +274,11 @@ async fn count_listed(session: &mut Session) -> Option<usize> {
         }
         let result = session.call_tool("list_notes", args).await.ok()?;
         let content = result.get("structuredContent")?.as_object()?;
-        count += content.values().find_map(Value::as_array)?.len();
+        let entries = ["notes", "items", "entries"]
+            .iter()
+            .find_map(|k| content.get(*k).and_then(Value::as_array))
+            .or_else(|| content.values().find_map(Value::as_array))?;
+        count += entries.len();
         cursor = ["next_cursor", "nextCursor", "cursor"]
             .iter()
             .find_map(|k| content.get(*k).and_then(Value::as_str))

@@ -414,6 +414,7 @@ impl Vault {
     /// Notes linking to the note at `path`.
     pub fn backlinks(&self, raw_path: &str) -> Result<Vec<ListedNote>, VaultError> {
         let path = NotePath::parse(raw_path)?;
+        paths::resolve(&self.root, &path)?;
         if self.index.meta(path.as_str())?.is_none() {
             return Err(VaultError::NotFound(path.to_string()));
         }

@@ -1,0 +1,231 @@
+//! Actor semantics seen from outside: crash and restart, idle shutdown, sessions that outlive
+//! actors and processes.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::json;
+use vault_actors::UserId;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn crash_mid_writes_loses_no_acknowledged_write_and_disturbs_no_one_else() {
+    let app = spawn_app().await;
+    let alice = app.token("alice");
+    let bob = app.token("bob");
+    let sid = app.session(&alice).await;
+    let bob_sid = app.session(&bob).await;
+    app.ok(
+        &bob,
+        &bob_sid,
+        "write_note",
+        json!({"path":"bob.md","body":"bob's note"}),
+    )
+    .await;
+
+    let writer = {
+        let (client, url, token, sid) = (
+            app.client.clone(),
+            format!("{}/mcp", app.base),
+            alice.clone(),
+            sid.clone(),
+        );
+        tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            let mut failed = 0;
+            for i in 0..60 {
+                let resp = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .header("accept", "application/json, text/event-stream")
+                    .header("mcp-session-id", &sid)
+                    .json(&json!({"jsonrpc":"2.0","id":i,"method":"tools/call","params":{"name":"write_note",
+                        "arguments":{"path":format!("w/{i}.md"),"body":format!("entry number{i} crashword")}}}))
+                    .send()
+                    .await
+                    .unwrap();
+                if resp.status() == StatusCode::OK {
+                    let body: serde_json::Value = resp.json().await.unwrap();
+                    if body["result"]["isError"] == json!(false) {
+                        acknowledged.push(i);
+                    }
+                } else {
+                    assert_eq!(
+                        resp.status(),
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "a crash is answered 503"
+                    );
+                    failed += 1;
+                }
+            }
+            (acknowledged, failed)
+        })
+    };
+    let user = UserId::parse("alice").unwrap();
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(15)).await;
+        app.supervisor.crash_user(&user).await;
+    }
+    let (acknowledged, _failed) = writer.await.unwrap();
+    assert!(!acknowledged.is_empty());
+    assert_eq!(
+        app.supervisor.stats().await.crashes,
+        3,
+        "the actor really crashed three times"
+    );
+
+    // The same session keeps working after the restarts.
+    let list = app
+        .ok(
+            &alice,
+            &sid,
+            "list_notes",
+            json!({"folder":"w","limit":1000}),
+        )
+        .await;
+    let listed: Vec<String> = list["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["path"].as_str().unwrap().to_string())
+        .collect();
+    let found = app
+        .ok(
+            &alice,
+            &sid,
+            "search_notes",
+            json!({"query":"crashword","limit":100}),
+        )
+        .await;
+    let searchable = hit_paths(&found);
+    for i in &acknowledged {
+        let path = format!("w/{i}.md");
+        let on_disk = std::fs::read_to_string(app.vault_dir("alice").join(&path)).unwrap();
+        assert!(
+            on_disk.contains(&format!("entry number{i} ")),
+            "{path} on disk"
+        );
+        assert!(listed.contains(&path), "{path} listed");
+        assert!(searchable.contains(&path), "{path} searchable");
+    }
+    // Bob was not disturbed.
+    let bob_read = app
+        .ok(&bob, &bob_sid, "read_note", json!({"path":"bob.md"}))
+        .await;
+    assert_eq!(bob_read["body"], "bob's note");
+}
+
+#[tokio::test]
+async fn repeated_crashes_trip_the_crash_loop_guard_with_retry_after() {
+    let app = spawn_app().await;
+    let alice = app.token("alice");
+    let sid = app.session(&alice).await;
+    let user = UserId::parse("alice").unwrap();
+    let mut saw_guard = false;
+    for _ in 0..12 {
+        app.supervisor.crash_user(&user).await;
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let resp = app
+            .post(&alice, Some(&sid))
+            .json(&json!({"jsonrpc":"2.0","id":1,"method":"ping"}))
+            .send()
+            .await
+            .unwrap();
+        if resp.status() == StatusCode::SERVICE_UNAVAILABLE
+            && !header(resp.headers(), "retry-after").is_empty()
+        {
+            saw_guard = true;
+            break;
+        }
+    }
+    assert!(
+        saw_guard,
+        "after repeated crashes the supervisor refuses for a while"
+    );
+    // Other users are served meanwhile.
+    let bob = app.token("bob");
+    let bob_sid = app.session(&bob).await;
+    assert_eq!(
+        app.rpc(&bob, &bob_sid, "ping", json!({})).await["result"],
+        json!({})
+    );
+}
+
+#[tokio::test]
+async fn idle_actor_stops_and_its_session_still_works_afterwards() {
+    let app = spawn_app_with(|c| c.actor_idle_timeout = Duration::from_millis(300)).await;
+    let t = app.token("alice");
+    let s = app.session(&t).await;
+    app.ok(
+        &t,
+        &s,
+        "write_note",
+        json!({"path":"a.md","body":"persisted"}),
+    )
+    .await;
+    assert_eq!(app.supervisor.live_actors().await, 1);
+    let sup = app.supervisor.clone();
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            let sup = sup.clone();
+            async move { sup.live_actors().await == 0 }
+        })
+        .await,
+        "actor idled out"
+    );
+    let r = app.ok(&t, &s, "read_note", json!({"path":"a.md"})).await;
+    assert_eq!(r["body"], "persisted");
+    assert_eq!(app.supervisor.live_actors().await, 1);
+}
+
+#[tokio::test]
+async fn open_stream_does_not_keep_an_idle_actor_alive() {
+    let app = spawn_app_with(|c| c.actor_idle_timeout = Duration::from_millis(300)).await;
+    let t = app.token("alice");
+    let s = app.session(&t).await;
+    let stream = app
+        .client
+        .get(format!("{}/mcp", app.base))
+        .bearer_auth(&t)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &s)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    let sup = app.supervisor.clone();
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            let sup = sup.clone();
+            async move { sup.live_actors().await == 0 }
+        })
+        .await
+    );
+    drop(stream);
+}
+
+#[tokio::test]
+async fn session_survives_a_process_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = spawn_in(dir.path(), |_| {}).await;
+    let t = first.token("alice");
+    let s = first.session(&t).await;
+    first
+        .ok(
+            &t,
+            &s,
+            "write_note",
+            json!({"path":"keep.md","body":"still here"}),
+        )
+        .await;
+    let public_url = first.public_url.clone();
+    first.stop().await;
+
+    let second = spawn_in(dir.path(), |c| c.public_url = Some(public_url)).await;
+    let r = second
+        .ok(&t, &s, "read_note", json!({"path":"keep.md"}))
+        .await;
+    assert_eq!(r["body"], "still here");
+    second.stop().await;
+}

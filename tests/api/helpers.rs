@@ -1,0 +1,263 @@
+//! `spawn_app()` and the small MCP client the tests speak through.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+use reqwest::{RequestBuilder, Response, StatusCode};
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use vault_actors::{Supervisor, UserId};
+use vault_mcp::app::Application;
+use vault_mcp::auth::TokenKeys;
+use vault_mcp::config::{Config, Overrides};
+
+pub const SECRET: &str = "test-secret-test-secret-test-secret-0123";
+pub const LATEST: &str = "2025-11-25";
+
+/// A running server with its own data folder.
+pub struct TestApp {
+    pub base: String,
+    pub public_url: String,
+    pub client: reqwest::Client,
+    pub supervisor: Supervisor,
+    pub keys: TokenKeys,
+    pub data: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<()>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// A test configuration: space mode (multi-user), port 0, data in `data`.
+pub fn test_config(data: &Path) -> Config {
+    let data = data.to_path_buf();
+    let env = move |k: &str| match k {
+        "MODE" => Some("space".to_string()),
+        "HOST" => Some("127.0.0.1".to_string()),
+        "PORT" => Some("0".to_string()),
+        "JWT_SECRET_KEY" => Some(SECRET.to_string()),
+        "DATA_DIR" => Some(data.display().to_string()),
+        _ => None,
+    };
+    Config::load(None, &env, &Overrides::default()).expect("test config")
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut app = spawn_in(dir.path(), tweak).await;
+    app._dir = Some(dir);
+    app
+}
+
+/// Start a server on an existing data folder (for restart tests).
+pub async fn spawn_in(data: &Path, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let mut config = test_config(data);
+    tweak(&mut config);
+    let app = Application::build(config).await.expect("server builds");
+    let port = app.port();
+    let public_url = app.public_url().to_string();
+    let supervisor = app.supervisor().clone();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let handle = tokio::spawn(async move {
+        let _ = app
+            .run_until_stopped(async move {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    TestApp {
+        base: format!("http://127.0.0.1:{port}"),
+        keys: TokenKeys::new(SECRET.as_bytes(), &public_url, &public_url),
+        public_url,
+        client: reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("client"),
+        supervisor,
+        data: data.to_path_buf(),
+        stop: Some(stop),
+        handle: Some(handle),
+        _dir: None,
+    }
+}
+
+impl TestApp {
+    /// Stop the server and wait until it has drained.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.await;
+        }
+    }
+
+    pub fn token(&self, user: &str) -> String {
+        self.keys
+            .mint(
+                &UserId::parse(user).expect("user id"),
+                Duration::from_secs(3600),
+                &[],
+            )
+            .expect("mint")
+    }
+
+    pub fn vault_dir(&self, user: &str) -> PathBuf {
+        self.data.join("vaults").join(user)
+    }
+
+    /// A POST to /mcp with the headers a well-behaved client sends.
+    pub fn post(&self, token: &str, session: Option<&str>) -> RequestBuilder {
+        let mut req = self
+            .client
+            .post(format!("{}/mcp", self.base))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream");
+        if let Some(s) = session {
+            req = req
+                .header("mcp-session-id", s)
+                .header("mcp-protocol-version", LATEST);
+        }
+        req
+    }
+
+    /// `initialize` at `version`, then `notifications/initialized`; returns the session id.
+    pub async fn session_at(&self, token: &str, version: &str) -> String {
+        let resp = self
+            .post(token, None)
+            .json(
+                &json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
+                "protocolVersion": version, "capabilities": {},
+                "clientInfo": {"name":"tests","version":"1"}}}),
+            )
+            .send()
+            .await
+            .expect("initialize");
+        assert_eq!(resp.status(), StatusCode::OK);
+        let sid = resp
+            .headers()
+            .get("mcp-session-id")
+            .expect("session header")
+            .to_str()
+            .expect("ascii")
+            .to_string();
+        let note = self
+            .post(token, Some(&sid))
+            .json(&json!({"jsonrpc":"2.0","method":"notifications/initialized"}))
+            .send()
+            .await
+            .expect("initialized");
+        assert_eq!(note.status(), StatusCode::ACCEPTED);
+        sid
+    }
+
+    pub async fn session(&self, token: &str) -> String {
+        self.session_at(token, LATEST).await
+    }
+
+    /// A JSON-RPC request on a session; returns the whole response body.
+    pub async fn rpc(&self, token: &str, sid: &str, method: &str, params: Value) -> Value {
+        let resp = self
+            .post(token, Some(sid))
+            .json(&json!({"jsonrpc":"2.0","id":1,"method":method,"params":params}))
+            .send()
+            .await
+            .expect("rpc");
+        assert_eq!(resp.status(), StatusCode::OK, "{method}");
+        resp.json().await.expect("json")
+    }
+
+    /// A tool call; returns the `result` object (which may be an `isError` result).
+    pub async fn call(&self, token: &str, sid: &str, tool: &str, args: Value) -> Value {
+        let body = self
+            .rpc(
+                token,
+                sid,
+                "tools/call",
+                json!({"name": tool, "arguments": args}),
+            )
+            .await;
+        body.get("result")
+            .cloned()
+            .unwrap_or_else(|| panic!("no result: {body}"))
+    }
+
+    /// A tool call that must succeed; returns its structured content.
+    pub async fn ok(&self, token: &str, sid: &str, tool: &str, args: Value) -> Value {
+        let result = self.call(token, sid, tool, args).await;
+        assert_eq!(result["isError"], json!(false), "{tool} failed: {result}");
+        result["structuredContent"].clone()
+    }
+
+    /// A tool call that must fail; returns its error code.
+    pub async fn err_code(&self, token: &str, sid: &str, tool: &str, args: Value) -> String {
+        let result = self.call(token, sid, tool, args).await;
+        assert_eq!(
+            result["isError"],
+            json!(true),
+            "{tool} should fail: {result}"
+        );
+        result["structuredContent"]["code"]
+            .as_str()
+            .expect("code")
+            .to_string()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// The response's header `name`, as text.
+pub fn header(headers: &HeaderMap, name: &str) -> String {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Status and JSON body of a response.
+pub async fn status_json(resp: Response) -> (StatusCode, Value) {
+    let status = resp.status();
+    let body = resp.json().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+/// Paths of search results.
+pub fn hit_paths(search: &Value) -> Vec<String> {
+    search["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|h| h["path"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// Poll `check` until it is true or `timeout` passes.
+pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,12 @@
+//! Integration tests: the real server on a real socket (port 0), a fresh data folder per test,
+//! real SQLite files, spoken to over HTTP.
+
+mod actors;
+mod auth;
+mod bad_input;
+mod cli;
+mod files;
+mod helpers;
+mod isolation;
+mod tools;
+mod transport;
