@@ -35,6 +35,8 @@ pub struct Config {
     pub token_ttl: Duration,
     pub request_timeout: Duration,
     pub max_in_flight: usize,
+    pub confirm_deletes: bool,
+    pub client_request_timeout: Duration,
     pub jwt_issuer: Option<String>,
     pub jwt_audience: Option<String>,
     /// From `JWT_SECRET_KEY` only: secrets do not belong in files that get committed.
@@ -75,6 +77,8 @@ struct FileConfig {
     token_ttl: String,
     request_timeout: String,
     max_in_flight: usize,
+    confirm_deletes: bool,
+    client_request_timeout: String,
     jwt: JwtSection,
     limits: LimitsSection,
 }
@@ -276,6 +280,15 @@ impl Config {
             token_ttl: dur("TOKEN_TTL", &f.token_ttl)?,
             request_timeout: dur("REQUEST_TIMEOUT", &f.request_timeout)?,
             max_in_flight: num("MAX_IN_FLIGHT", f.max_in_flight)?,
+            confirm_deletes: match get("CONFIRM_DELETES") {
+                Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+                    "true" | "1" | "yes" => true,
+                    "false" | "0" | "no" => false,
+                    _ => return Err(invalid("CONFIRM_DELETES", &v, "expected true or false")),
+                },
+                None => f.confirm_deletes,
+            },
+            client_request_timeout: dur("CLIENT_REQUEST_TIMEOUT", &f.client_request_timeout)?,
             jwt_issuer: get("JWT_ISSUER").or_else(|| non_empty(f.jwt.issuer)),
             jwt_audience: get("JWT_AUDIENCE").or_else(|| non_empty(f.jwt.audience)),
             jwt_secret: env("JWT_SECRET_KEY").filter(|v| !v.is_empty()),
@@ -295,6 +308,8 @@ impl Config {
         s.actor_idle_timeout = self.actor_idle_timeout;
         s.max_note_bytes = self.max_note_bytes;
         s.max_query_chars = self.max_query_chars;
+        s.mcp.confirm_deletes = self.confirm_deletes;
+        s.mcp.client_timeout = self.client_request_timeout;
         s
     }
 }

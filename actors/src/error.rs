@@ -34,6 +34,14 @@ pub enum VaultError {
     InvalidQuery(String),
     #[error("this token may not {0}")]
     InsufficientScope(&'static str),
+    #[error("the request was cancelled by the client")]
+    Cancelled,
+    #[error("{0}")]
+    Declined(String),
+    #[error("{0}")]
+    ClientRequest(String),
+    #[error("{0}")]
+    InvalidUri(String),
     #[error("storage I/O failed: {0}")]
     Io(#[from] std::io::Error),
     #[error("index failed: {0}")]
@@ -52,6 +60,10 @@ impl VaultError {
             VaultError::InvalidArguments(_) => "invalid_arguments",
             VaultError::InvalidQuery(_) => "invalid_query",
             VaultError::InsufficientScope(_) => "insufficient_scope",
+            VaultError::Cancelled => "cancelled",
+            VaultError::Declined(_) => "declined",
+            VaultError::ClientRequest(_) => "client_request_failed",
+            VaultError::InvalidUri(_) => "invalid_uri",
             VaultError::Io(_) => "io_error",
             VaultError::Index(_) => "index_error",
         }

@@ -45,6 +45,10 @@ impl LogLevel {
     }
 }
 
+/// Log messages a session gets before it calls `logging/setLevel`: only problems, so a client
+/// that never asked is not flooded.
+pub const DEFAULT_LOG_LEVEL: LogLevel = LogLevel::Warning;
+
 /// One live MCP session.
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -80,7 +84,7 @@ impl Session {
         Session {
             client_info: serde_json::from_str(&s.client_info).unwrap_or(Value::Null),
             capabilities: serde_json::from_str(&s.capabilities).unwrap_or(Value::Null),
-            log_level: LogLevel::parse(&s.log_level).unwrap_or(LogLevel::Info),
+            log_level: LogLevel::parse(&s.log_level).unwrap_or(DEFAULT_LOG_LEVEL),
             id: s.id,
             protocol_version: s.protocol_version,
             created_ms: s.created_ms,
@@ -122,7 +126,7 @@ impl Sessions {
             protocol_version: protocol_version.to_string(),
             client_info,
             capabilities,
-            log_level: LogLevel::Info,
+            log_level: DEFAULT_LOG_LEVEL,
             created_ms: now_ms,
             last_seen_ms: now_ms,
             persisted_seen_ms: now_ms,

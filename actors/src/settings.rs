@@ -24,6 +24,8 @@ pub struct Settings {
     /// restart it for a while (a crash loop would otherwise burn a core forever).
     pub crash_limit: usize,
     pub crash_window: Duration,
+    /// MCP behaviour: delete confirmations, how long to wait for a client's answer.
+    pub mcp: crate::mcp::context::McpOptions,
 }
 
 impl Settings {
@@ -39,6 +41,7 @@ impl Settings {
             max_query_chars: 256,
             crash_limit: 5,
             crash_window: Duration::from_secs(60),
+            mcp: Default::default(),
         }
     }
 }

@@ -26,6 +26,14 @@ use crate::user_id::UserId;
 pub enum SupervisorMsg {
     /// Deliver `msg` to `user`'s actor, spawning it if needed.
     Route { user: UserId, msg: UserMsg },
+    /// Client messages that only steer requests already running (cancellations, answers to
+    /// server-to-client requests): delivered through the user's hub, since the actor may be
+    /// busy with the very request they concern.
+    Control {
+        user: UserId,
+        session_id: String,
+        messages: Vec<Message>,
+    },
     /// `user`'s actor `actor` has been idle long enough: stop routing to it and let it finish.
     Retire { user: UserId, actor: ActorId },
     /// How many user actors are running now, and how many have crashed since start.
@@ -177,6 +185,27 @@ impl Actor for SupervisorActor {
                 }
                 msg.fail(ActorError::Restarted);
             }
+            SupervisorMsg::Control {
+                user,
+                session_id,
+                messages,
+            } => {
+                if let Some(slot) = state.slots.get(&user) {
+                    for m in messages {
+                        match m {
+                            Message::Response { id, body } => {
+                                slot.hub.resolve(&session_id, &id, body);
+                            }
+                            Message::Notification { params, .. } => {
+                                if let Some(id) = params.as_ref().and_then(|p| p.get("requestId")) {
+                                    slot.hub.cancel(&session_id, id);
+                                }
+                            }
+                            Message::Request { .. } => {}
+                        }
+                    }
+                }
+            }
             SupervisorMsg::Retire { user, actor } => {
                 if let Some(slot) = state.slots.get_mut(&user) {
                     if let Some(current) = slot.actor.take_if(|a| a.get_id() == actor) {
@@ -215,6 +244,16 @@ impl Actor for SupervisorActor {
             _ => {}
         }
         Ok(())
+    }
+}
+
+/// Cancellations and answers to our own requests steer running work; they never wait for the
+/// user's actor.
+fn is_control(m: &Message) -> bool {
+    match m {
+        Message::Response { .. } => true,
+        Message::Notification { method, .. } => method == "notifications/cancelled",
+        Message::Request { .. } => false,
     }
 }
 
@@ -272,19 +311,30 @@ impl Supervisor {
     }
 
     /// Deliver messages posted on `session_id`; `batch` when they came as a JSON array.
+    /// Notifications and requests the actor sends before its answer go to `events`.
     pub async fn post(
         &self,
         caller: Caller,
         session_id: String,
         messages: Vec<Message>,
         batch: bool,
+        events: Option<mpsc::Sender<Value>>,
     ) -> Result<Option<Value>, ActorError> {
+        if messages.iter().all(is_control) {
+            let _ = self.actor.cast(SupervisorMsg::Control {
+                user: caller.user,
+                session_id,
+                messages,
+            });
+            return Ok(None);
+        }
         let user = caller.user.clone();
         self.ask(&user, |reply| UserMsg::Post {
             caller,
             session_id,
             messages,
             batch,
+            events,
             reply,
         })
         .await

@@ -16,13 +16,16 @@ use tokio::sync::{mpsc, OwnedMutexGuard};
 use crate::caller::Caller;
 use crate::error::VaultError;
 use crate::hub::Hub;
+use crate::mcp::context::McpOptions;
+use crate::mcp::dispatch::{self, Env};
 use crate::mcp::jsonrpc::{result_response, Message, RpcError};
-use crate::mcp::{dispatch, protocol};
+use crate::mcp::protocol;
+use crate::mcp::resources::note_uri;
 use crate::session::Sessions;
 use crate::settings::Settings;
 use crate::supervisor::SupervisorMsg;
 use crate::user_id::UserId;
-use crate::vault::{now_ms, Vault};
+use crate::vault::{now_ms, Change, Vault};
 
 /// Why a message to a user actor could not be answered with an MCP reply.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -74,6 +77,8 @@ pub enum UserMsg {
         session_id: String,
         messages: Vec<Message>,
         batch: bool,
+        /// The POST's response stream, for notifications and requests sent before the answer.
+        events: Option<mpsc::Sender<Value>>,
         reply: Reply<Option<Value>>,
     },
     /// Open the session's server-to-client stream.
@@ -113,6 +118,7 @@ pub struct UserCore {
     vault: Vault,
     sessions: Sessions,
     hub: Arc<Hub>,
+    options: McpOptions,
     /// Held for as long as this core exists: a successor actor waits for it, so two actors
     /// never own one vault, even when this one died with a closure still running.
     _owner: OwnedMutexGuard<()>,
@@ -145,6 +151,7 @@ impl UserCore {
             vault,
             sessions: Sessions::new(settings.session_ttl),
             hub,
+            options: settings.mcp.clone(),
             _owner: owner,
         })
     }
@@ -179,9 +186,14 @@ impl UserCore {
         session_id: &str,
         messages: Vec<Message>,
         batch: bool,
+        events: Option<&mpsc::Sender<Value>>,
     ) -> Result<Option<Value>, ActorError> {
         let UserCore {
-            vault, sessions, ..
+            vault,
+            sessions,
+            hub,
+            options,
+            ..
         } = self;
         let session = sessions
             .get(vault.index(), session_id, now_ms())?
@@ -190,31 +202,60 @@ impl UserCore {
             return Err(ActorError::BatchNotSupported);
         }
         let level_before = session.log_level;
+        let mut env = Env {
+            vault,
+            hub,
+            caller,
+            options,
+            events,
+        };
         let mut responses = Vec::new();
         for message in messages {
             match message {
                 Message::Request { id, method, params } => {
-                    let answer = dispatch::handle_request(vault, session, caller, &method, params);
+                    let answer = dispatch::handle_request(&mut env, session, &id, &method, params);
                     responses.push(match answer {
                         Ok(result) => result_response(&id, result),
                         Err(e) => e.to_response(&id),
                     });
                 }
                 Message::Notification { method, params } => {
-                    dispatch::handle_notification(session, &method, params)
+                    dispatch::handle_notification(&env, session, &method, params)
                 }
-                // No server-to-client request is outstanding yet, so a response answers nothing.
-                Message::Response { .. } => {}
+                Message::Response { id, body } => {
+                    hub.resolve(session_id, &id, body);
+                }
             }
         }
         if session.log_level != level_before {
             sessions.save(vault.index(), session_id)?;
         }
+        self.announce_changes();
         Ok(if batch {
             (!responses.is_empty()).then_some(Value::Array(responses))
         } else {
             responses.pop()
         })
+    }
+
+    /// Tell subscribers about the notes this message changed.
+    fn announce_changes(&mut self) {
+        let mut list_changed = false;
+        for change in self.vault.take_changes() {
+            match change {
+                Change::Written { path, created } => {
+                    self.hub.resource_updated(&note_uri(&path));
+                    list_changed |= created;
+                }
+                Change::Deleted { path } => {
+                    self.hub.resource_updated(&note_uri(&path));
+                    list_changed = true;
+                }
+            }
+        }
+        if list_changed {
+            self.hub.resource_list_changed();
+        }
     }
 
     fn open_stream(&mut self, session_id: &str) -> Result<mpsc::Receiver<Value>, ActorError> {
@@ -353,10 +394,11 @@ impl Actor for UserActor {
                 session_id,
                 messages,
                 batch,
+                events,
                 reply,
             } => {
                 let out = state
-                    .blocking(move |c| c.post(&caller, &session_id, messages, batch))
+                    .blocking(move |c| c.post(&caller, &session_id, messages, batch, events.as_ref()))
                     .await?;
                 let _ = reply.send(out);
             }

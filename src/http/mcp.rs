@@ -12,8 +12,10 @@ use axum::Json;
 use futures_util::StreamExt;
 use serde_json::Value;
 use tokio_stream::wrappers::ReceiverStream;
-use vault_actors::mcp::jsonrpc::{Message, RpcError, INVALID_REQUEST};
+use tokio::sync::mpsc;
+use vault_actors::mcp::jsonrpc::{Message, RpcError, INTERNAL_ERROR, INVALID_REQUEST};
 use vault_actors::mcp::protocol;
+use vault_actors::user_actor::ActorError;
 
 use super::error::{actor_error, json_error, rpc_error};
 use super::extract::{accepts, not_acceptable, Authenticated, RpcBody};
@@ -21,6 +23,8 @@ use super::AppState;
 
 const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
+/// Notifications a POST's stream may hold before the actor waits for the client to read them.
+const EVENT_BUFFER: usize = 64;
 
 fn session_id(headers: &HeaderMap) -> Option<String> {
     headers
@@ -118,15 +122,99 @@ pub async fn post(
     let Some(sid) = session_id(&headers) else {
         return missing_session(&id);
     };
-    match state
-        .supervisor
-        .post(caller, sid, body.messages, body.batch)
-        .await
-    {
+    answer_post(&state, caller, sid, body, id).await
+}
+
+/// Run a POST and choose its response shape from what the actor does: a plain JSON answer
+/// when nothing comes before it, an SSE stream as soon as a notification or a server-to-client
+/// request has to go out first (the answer is then the stream's last event).
+async fn answer_post(
+    state: &AppState,
+    caller: vault_actors::Caller,
+    sid: String,
+    body: RpcBody,
+    id: Value,
+) -> Response {
+    let (tx, mut rx) = mpsc::channel::<Value>(EVENT_BUFFER);
+    let supervisor = state.supervisor.clone();
+    let mut call = Box::pin(async move {
+        supervisor
+            .post(caller, sid, body.messages, body.batch, Some(tx))
+            .await
+    });
+    tokio::select! {
+        biased;
+        first = rx.recv() => match first {
+            Some(event) => stream_answer(state, event, rx, call, id),
+            None => plain_answer(call.await, &id),
+        },
+        result = &mut call => {
+            // The answer is ready, so everything sent before it is already queued.
+            let mut early = Vec::new();
+            while let Ok(event) = rx.try_recv() {
+                early.push(event);
+            }
+            if early.is_empty() {
+                plain_answer(result, &id)
+            } else {
+                early.extend(final_event(result, &id));
+                let events = futures_util::stream::iter(early.into_iter().map(sse_event));
+                Sse::new(events).into_response()
+            }
+        }
+    }
+}
+
+fn plain_answer(result: Result<Option<Value>, ActorError>, id: &Value) -> Response {
+    match result {
         Ok(Some(answer)) => Json(answer).into_response(),
         Ok(None) => StatusCode::ACCEPTED.into_response(),
-        Err(e) => actor_error(&id, e),
+        Err(e) => actor_error(id, e),
     }
+}
+
+/// The last event of a streamed answer: the JSON-RPC answer, or the error in JSON-RPC form
+/// (the HTTP status is already sent).
+fn final_event(result: Result<Option<Value>, ActorError>, id: &Value) -> Option<Value> {
+    match result {
+        Ok(answer) => answer,
+        Err(e) => Some(RpcError::new(INTERNAL_ERROR, e.to_string()).to_response(id)),
+    }
+}
+
+fn sse_event(msg: Value) -> Result<Event, Infallible> {
+    Ok(Event::default().event("message").data(msg.to_string()))
+}
+
+fn stream_answer(
+    state: &AppState,
+    first: Value,
+    mut rx: mpsc::Receiver<Value>,
+    call: impl std::future::Future<Output = Result<Option<Value>, ActorError>> + Send + 'static,
+    id: Value,
+) -> Response {
+    let (out, out_rx) = mpsc::channel::<Value>(EVENT_BUFFER);
+    tokio::spawn(async move {
+        // A client that goes away does not cancel the work (MCP: disconnect is not
+        // cancellation); its events are simply dropped.
+        let _ = out.send(first).await;
+        let forward = async {
+            while let Some(event) = rx.recv().await {
+                let _ = out.send(event).await;
+            }
+        };
+        let (result, ()) = tokio::join!(call, forward);
+        if let Some(last) = final_event(result, &id) {
+            let _ = out.send(last).await;
+        }
+    });
+    let shutdown = state.shutdown.clone();
+    let events = ReceiverStream::new(out_rx)
+        .map(sse_event)
+        .take_until(async move { shutdown.cancelled().await });
+    Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
 }
 
 /// `GET /mcp`: the session's stream of server-to-client messages.
@@ -147,7 +235,7 @@ pub async fn open_stream(
     };
     let shutdown = state.shutdown.clone();
     let events = ReceiverStream::new(rx)
-        .map(|msg| Ok::<_, Infallible>(Event::default().event("message").data(msg.to_string())))
+        .map(sse_event)
         .take_until(async move { shutdown.cancelled().await });
     Sse::new(events)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))

@@ -376,6 +376,43 @@ impl Index {
         rows.collect()
     }
 
+    /// Empty the index tables inside `tx` (the state tables stay), before a full rebuild.
+    pub fn clear(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+        tx.execute_batch("DELETE FROM links; DELETE FROM tags; DELETE FROM notes_fts; DELETE FROM notes;")
+    }
+
+    /// Up to `limit` paths starting with `prefix`, ignoring case, and how many there are.
+    pub fn paths_with_prefix(&self, prefix: &str, limit: usize) -> rusqlite::Result<(Vec<String>, usize)> {
+        let lower = prefix.to_lowercase();
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT path FROM notes WHERE substr(lower(path), 1, length(?1)) = ?1 ORDER BY path",
+        )?;
+        let all: Vec<String> = stmt
+            .query_map([lower], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let total = all.len();
+        Ok((all.into_iter().take(limit).collect(), total))
+    }
+
+    /// Notes carrying `tag`, ordered by path.
+    pub fn notes_with_tag(&self, tag: &str, limit: usize) -> rusqlite::Result<Vec<ListedNote>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT n.path, n.title, s.version, n.size, n.updated
+             FROM tags t JOIN notes n ON n.id = t.note JOIN note_state s ON s.path = n.path
+             WHERE t.tag = ?1 ORDER BY n.path LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![tag, limit as i64], |r| {
+            Ok(ListedNote {
+                path: r.get(0)?,
+                title: r.get(1)?,
+                version: r.get(2)?,
+                size: r.get(3)?,
+                updated: r.get(4)?,
+            })
+        })?;
+        rows.collect()
+    }
+
     /// Number of indexed notes.
     pub fn count(&self) -> rusqlite::Result<u64> {
         self.conn()

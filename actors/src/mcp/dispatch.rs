@@ -3,22 +3,37 @@
 
 use serde::Deserialize;
 use serde_json::{json, Value};
+use tokio::sync::mpsc;
 
+use super::context::{McpOptions, RequestContext};
 use super::jsonrpc::{RpcError, INVALID_REQUEST, METHOD_NOT_FOUND};
-use super::tools;
+use super::{completion, prompts, resources, tools};
 use crate::caller::Caller;
+use crate::hub::Hub;
 use crate::session::{LogLevel, Session};
 use crate::vault::Vault;
+
+/// What the user actor lends to the requests of one POST.
+pub struct Env<'a> {
+    pub vault: &'a mut Vault,
+    pub hub: &'a Hub,
+    pub caller: &'a Caller,
+    pub options: &'a McpOptions,
+    /// The POST's own response stream (progress, log messages, server-to-client requests).
+    pub events: Option<&'a mpsc::Sender<Value>>,
+}
 
 /// Answer one request of `session`. Tool failures are successful results with `isError`;
 /// only protocol-level problems are JSON-RPC errors.
 pub fn handle_request(
-    vault: &mut Vault,
+    env: &mut Env<'_>,
     session: &mut Session,
-    caller: &Caller,
+    id: &Value,
     method: &str,
     params: Option<Value>,
 ) -> Result<Value, RpcError> {
+    let params = params.unwrap_or_else(|| json!({}));
+    let str_param = |name: &str| params.get(name).and_then(Value::as_str);
     match method {
         "ping" => Ok(json!({})),
         "initialize" => Err(RpcError::new(
@@ -29,21 +44,35 @@ pub fn handle_request(
             let tools: Vec<Value> = tools::catalog().iter().map(tools::Tool::describe).collect();
             Ok(json!({ "tools": tools }))
         }
-        "tools/call" => call_tool(vault, caller, params),
+        "tools/call" => call_tool(env, session, id, params),
         "logging/setLevel" => {
-            let level = params
-                .as_ref()
-                .and_then(|p| p.get("level"))
-                .and_then(Value::as_str)
-                .and_then(LogLevel::parse)
-                .ok_or_else(|| {
-                    RpcError::invalid_params(
-                        "params.level must be one of debug, info, notice, warning, error, critical, alert, emergency",
-                    )
-                })?;
+            let level = str_param("level").and_then(LogLevel::parse).ok_or_else(|| {
+                RpcError::invalid_params(
+                    "params.level must be one of debug, info, notice, warning, error, critical, alert, emergency",
+                )
+            })?;
             session.log_level = level;
             Ok(json!({}))
         }
+        "resources/list" => resources::list(env.vault, str_param("cursor")),
+        "resources/templates/list" => Ok(resources::templates()),
+        "resources/read" => {
+            let uri = str_param("uri").ok_or_else(|| RpcError::invalid_params("resources/read needs a uri"))?;
+            resources::read(env.vault, uri)
+        }
+        "resources/subscribe" | "resources/unsubscribe" => {
+            let uri = str_param("uri").ok_or_else(|| RpcError::invalid_params(format!("{method} needs a uri")))?;
+            resources::check_uri(uri)?;
+            if method == "resources/subscribe" {
+                env.hub.subscribe(&session.id, uri);
+            } else {
+                env.hub.unsubscribe(&session.id, uri);
+            }
+            Ok(json!({}))
+        }
+        "prompts/list" => Ok(prompts::list()),
+        "prompts/get" => prompts::get(env.vault, &params),
+        "completion/complete" => completion::complete(env.vault, &params),
         other => Err(RpcError::new(
             METHOD_NOT_FOUND,
             format!("method not found: {other}"),
@@ -52,9 +81,14 @@ pub fn handle_request(
 }
 
 /// Take note of a client notification. Unknown notifications are ignored, as JSON-RPC asks.
-pub fn handle_notification(_session: &mut Session, method: &str, _params: Option<Value>) {
+pub fn handle_notification(env: &Env<'_>, session: &Session, method: &str, params: Option<Value>) {
     match method {
-        "notifications/initialized" | "notifications/cancelled" => {}
+        "notifications/cancelled" => {
+            if let Some(request) = params.as_ref().and_then(|p| p.get("requestId")) {
+                env.hub.cancel(&session.id, request);
+            }
+        }
+        "notifications/initialized" | "notifications/roots/list_changed" => {}
         other => tracing::debug!(method = other, "ignoring notification"),
     }
 }
@@ -66,9 +100,8 @@ struct CallParams {
     arguments: Option<Value>,
 }
 
-fn call_tool(vault: &mut Vault, caller: &Caller, params: Option<Value>) -> Result<Value, RpcError> {
-    let params = params
-        .ok_or_else(|| RpcError::invalid_params("tools/call needs params {name, arguments}"))?;
+fn call_tool(env: &mut Env<'_>, session: &Session, id: &Value, params: Value) -> Result<Value, RpcError> {
+    let progress_token = params.pointer("/_meta/progressToken").cloned();
     let call: CallParams = serde_json::from_value(params)
         .map_err(|e| RpcError::invalid_params(format!("tools/call params: {e}")))?;
     let tool = tools::find(&call.name)
@@ -76,13 +109,23 @@ fn call_tool(vault: &mut Vault, caller: &Caller, params: Option<Value>) -> Resul
     let args = match call.arguments {
         None | Some(Value::Null) => json!({}),
         Some(obj @ Value::Object(_)) => obj,
-        Some(_) => {
-            return Err(RpcError::invalid_params(
-                "tools/call arguments must be an object",
-            ))
-        }
+        Some(_) => return Err(RpcError::invalid_params("tools/call arguments must be an object")),
     };
-    Ok(match tool.call(vault, caller, args) {
+    let cancel = env.hub.start_request(&session.id, id);
+    let ctx = RequestContext {
+        caller: env.caller,
+        session_id: &session.id,
+        hub: env.hub,
+        options: env.options,
+        events: env.events,
+        log_level: session.log_level,
+        client_capabilities: &session.capabilities,
+        progress_token,
+        cancel: Some(cancel),
+    };
+    let outcome = tool.call(env.vault, &ctx, args);
+    env.hub.finish_request(&session.id, id);
+    Ok(match outcome {
         Ok(structured) => tools::success_result(structured),
         Err(e) => {
             if matches!(e, crate::VaultError::Io(_) | crate::VaultError::Index(_)) {

@@ -28,6 +28,9 @@ pub fn initialize_result(version: &str) -> Value {
         "protocolVersion": version,
         "capabilities": {
             "tools": { "listChanged": false },
+            "resources": { "subscribe": true, "listChanged": true },
+            "prompts": { "listChanged": false },
+            "completions": {},
             "logging": {},
         },
         "serverInfo": {

@@ -9,8 +9,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::caller::Caller;
+use super::context::RequestContext;
 use crate::error::VaultError;
+use crate::session::LogLevel;
 use crate::index::{ListedNote, SearchHit, TagCount};
 use crate::vault::{Deleted, Note, NotePage, Vault, WriteRequest, Written};
 
@@ -23,9 +24,12 @@ pub enum Effect {
     Write,
     /// Removes content.
     Destroy,
+    /// Changes derived data only (the index), never a note; needs write rights.
+    Maintain,
 }
 
-type Handler = Box<dyn Fn(&mut Vault, Value) -> Result<Value, VaultError> + Send + Sync>;
+type Handler =
+    Box<dyn Fn(&mut Vault, &RequestContext<'_>, Value) -> Result<Value, VaultError> + Send + Sync>;
 
 /// One entry of the catalog.
 pub struct Tool {
@@ -57,28 +61,29 @@ impl Tool {
         })
     }
 
-    /// Run the tool for `caller`; a failure of the tool itself (bad path, not found, ...) is a
-    /// `VaultError`, which the caller turns into an `isError` result.
+    /// Run the tool for the request's caller; a failure of the tool itself (bad path, not
+    /// found, ...) is a `VaultError`, which the caller turns into an `isError` result.
     pub fn call(
         &self,
         vault: &mut Vault,
-        caller: &Caller,
+        ctx: &RequestContext<'_>,
         args: Value,
     ) -> Result<Value, VaultError> {
+        let caller = ctx.caller;
         match self.effect {
             Effect::Read if !caller.can_read => {
                 return Err(VaultError::InsufficientScope(
                     "read notes (needs notes:read)",
                 ))
             }
-            Effect::Write | Effect::Destroy if !caller.can_write => {
+            Effect::Write | Effect::Destroy | Effect::Maintain if !caller.can_write => {
                 return Err(VaultError::InsufficientScope(
                     "change notes (needs notes:write)",
                 ))
             }
             _ => {}
         }
-        (self.run)(vault, args)
+        (self.run)(vault, ctx, args)
     }
 }
 
@@ -121,7 +126,7 @@ fn tool<A, O>(
     title: &'static str,
     description: &'static str,
     effect: Effect,
-    handler: fn(&mut Vault, A) -> Result<O, VaultError>,
+    handler: fn(&mut Vault, &RequestContext<'_>, A) -> Result<O, VaultError>,
 ) -> Tool
 where
     A: DeserializeOwned + JsonSchema + 'static,
@@ -134,10 +139,10 @@ where
         effect,
         input_schema: schema_of::<A>(),
         output_schema: schema_of::<O>(),
-        run: Box::new(move |vault, args| {
+        run: Box::new(move |vault, ctx, args| {
             let args: A = serde_json::from_value(args)
                 .map_err(|e| VaultError::InvalidArguments(format!("{name}: {e}")))?;
-            let out = handler(vault, args)?;
+            let out = handler(vault, ctx, args)?;
             serde_json::to_value(out).map_err(|e| VaultError::Io(std::io::Error::other(e)))
         }),
     }
@@ -196,6 +201,23 @@ pub fn catalog() -> &'static [Tool] {
                 get_backlinks,
             ),
             tool(
+                "rebuild_index",
+                "Rebuild the search index",
+                "Re-read every note file and rebuild the search index, links and tags from them \
+                 (note versions are kept). Needed only after editing files outside the server \
+                 while it runs. Reports progress; can be cancelled, which keeps the old index.",
+                Effect::Maintain,
+                rebuild_index,
+            ),
+            tool(
+                "suggest_tags",
+                "Suggest tags",
+                "Ask the client's language model (MCP sampling) to suggest tags for a note, \
+                 preferring tags already used in the vault. Suggestions only: nothing is written.",
+                Effect::Read,
+                suggest_tags,
+            ),
+            tool(
                 "get_tags",
                 "Get tags",
                 "List every tag in the vault (frontmatter tags and inline #tags) with the number \
@@ -238,7 +260,7 @@ struct ListNotesArgs {
     limit: Option<u32>,
 }
 
-fn list_notes(vault: &mut Vault, a: ListNotesArgs) -> Result<NotePage, VaultError> {
+fn list_notes(vault: &mut Vault, _ctx: &RequestContext<'_>, a: ListNotesArgs) -> Result<NotePage, VaultError> {
     let limit = check_limit(a.limit, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT)?;
     vault.list(a.folder.as_deref(), a.cursor.as_deref(), limit)
 }
@@ -249,7 +271,7 @@ struct PathArgs {
     path: String,
 }
 
-fn read_note(vault: &mut Vault, a: PathArgs) -> Result<Note, VaultError> {
+fn read_note(vault: &mut Vault, _ctx: &RequestContext<'_>, a: PathArgs) -> Result<Note, VaultError> {
     vault.read(&a.path)
 }
 
@@ -268,14 +290,19 @@ struct WriteNoteArgs {
     if_version: Option<u64>,
 }
 
-fn write_note(vault: &mut Vault, a: WriteNoteArgs) -> Result<Written, VaultError> {
-    vault.write(WriteRequest {
+fn write_note(vault: &mut Vault, ctx: &RequestContext<'_>, a: WriteNoteArgs) -> Result<Written, VaultError> {
+    let written = vault.write(WriteRequest {
         path: a.path,
         body: a.body,
         title: a.title,
         metadata: a.metadata,
         if_version: a.if_version,
-    })
+    })?;
+    ctx.log(
+        LogLevel::Info,
+        json!(format!("wrote {} (version {})", written.path, written.version)),
+    );
+    Ok(written)
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -286,8 +313,41 @@ struct DeleteNoteArgs {
     if_version: Option<u64>,
 }
 
-fn delete_note(vault: &mut Vault, a: DeleteNoteArgs) -> Result<Deleted, VaultError> {
-    vault.delete(&a.path, a.if_version)
+fn delete_note(vault: &mut Vault, ctx: &RequestContext<'_>, a: DeleteNoteArgs) -> Result<Deleted, VaultError> {
+    let mut if_version = a.if_version;
+    if ctx.options.confirm_deletes && ctx.client_can("elicitation") {
+        let version = vault.version_of(&a.path)?;
+        let answer = ctx.ask_client(
+            "elicitation/create",
+            json!({
+                "message": format!("Delete the note {} (version {version})?", a.path),
+                "requestedSchema": {
+                    "type": "object",
+                    "properties": {
+                        "confirm": {
+                            "type": "boolean",
+                            "title": "Delete this note",
+                            "description": "The note file is removed from the vault.",
+                        }
+                    },
+                    "required": ["confirm"],
+                },
+            }),
+        )?;
+        let accepted = answer.get("action").and_then(Value::as_str) == Some("accept")
+            && answer.pointer("/content/confirm") == Some(&json!(true));
+        if !accepted {
+            return Err(VaultError::Declined(format!(
+                "the user did not confirm deleting {}; nothing was deleted",
+                a.path
+            )));
+        }
+        // Delete exactly what the user confirmed.
+        if_version = Some(if_version.unwrap_or(version));
+    }
+    let deleted = vault.delete(&a.path, if_version)?;
+    ctx.log(LogLevel::Notice, json!(format!("deleted {}", deleted.path)));
+    Ok(deleted)
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -309,7 +369,7 @@ struct SearchResults {
     results: Vec<SearchHit>,
 }
 
-fn search_notes(vault: &mut Vault, a: SearchNotesArgs) -> Result<SearchResults, VaultError> {
+fn search_notes(vault: &mut Vault, _ctx: &RequestContext<'_>, a: SearchNotesArgs) -> Result<SearchResults, VaultError> {
     let limit = check_limit(a.limit, DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT)?;
     let results = vault.search(
         &a.query,
@@ -329,7 +389,7 @@ struct Backlinks {
     backlinks: Vec<ListedNote>,
 }
 
-fn get_backlinks(vault: &mut Vault, a: PathArgs) -> Result<Backlinks, VaultError> {
+fn get_backlinks(vault: &mut Vault, _ctx: &RequestContext<'_>, a: PathArgs) -> Result<Backlinks, VaultError> {
     let backlinks = vault.backlinks(&a.path)?;
     Ok(Backlinks {
         path: a.path,
@@ -341,11 +401,84 @@ fn get_backlinks(vault: &mut Vault, a: PathArgs) -> Result<Backlinks, VaultError
 struct NoArgs {}
 
 #[derive(Debug, Serialize, JsonSchema)]
+struct Rebuilt {
+    /// Notes read and indexed.
+    indexed: usize,
+    /// Files skipped (not UTF-8, broken frontmatter, too large); see the server log.
+    skipped: usize,
+}
+
+fn rebuild_index(vault: &mut Vault, ctx: &RequestContext<'_>, _: NoArgs) -> Result<Rebuilt, VaultError> {
+    let report = vault.rebuild(&mut |done, total| {
+        ctx.progress(done as u64, Some(total as u64), Some("indexing notes"));
+        !ctx.is_cancelled()
+    })?;
+    ctx.log(
+        LogLevel::Info,
+        json!(format!("index rebuilt: {} notes, {} skipped", report.indexed, report.skipped)),
+    );
+    Ok(Rebuilt {
+        indexed: report.indexed,
+        skipped: report.skipped,
+    })
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+struct TagSuggestions {
+    path: String,
+    /// Suggested tags, lower case, without '#'.
+    suggested: Vec<String>,
+    /// Which model produced them, as the client reported it.
+    model: Option<String>,
+}
+
+fn suggest_tags(vault: &mut Vault, ctx: &RequestContext<'_>, a: PathArgs) -> Result<TagSuggestions, VaultError> {
+    if !ctx.client_can("sampling") {
+        return Err(VaultError::ClientRequest(
+            "suggest_tags needs a client that supports sampling (it asks the client's model)".into(),
+        ));
+    }
+    let note = vault.read(&a.path)?;
+    let known: Vec<String> = vault.tags()?.into_iter().take(50).map(|t| t.tag).collect();
+    let excerpt: String = note.body.chars().take(4000).collect();
+    let answer = ctx.ask_client(
+        "sampling/createMessage",
+        json!({
+            "messages": [{
+                "role": "user",
+                "content": { "type": "text", "text": format!(
+                    "Suggest up to 5 tags for this note. Prefer these existing tags when they fit: {}.\n\
+                     Answer with the tags only, separated by commas.\n\nTitle: {}\n\n{}",
+                    known.join(", "), note.title, excerpt) },
+            }],
+            "systemPrompt": "You label markdown notes with short lowercase tags.",
+            "maxTokens": 100,
+        }),
+    )?;
+    let text = answer
+        .pointer("/content/text")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let mut suggested: Vec<String> = Vec::new();
+    for tag in text.split([',', '\n']) {
+        let tag = tag.trim().trim_start_matches('#').to_lowercase().replace(' ', "-");
+        if !tag.is_empty() && !suggested.contains(&tag) {
+            suggested.push(tag);
+        }
+    }
+    Ok(TagSuggestions {
+        path: note.path,
+        suggested,
+        model: answer.get("model").and_then(Value::as_str).map(str::to_string),
+    })
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
 struct Tags {
     tags: Vec<TagCount>,
 }
 
-fn get_tags(vault: &mut Vault, _: NoArgs) -> Result<Tags, VaultError> {
+fn get_tags(vault: &mut Vault, _ctx: &RequestContext<'_>, _: NoArgs) -> Result<Tags, VaultError> {
     Ok(Tags {
         tags: vault.tags()?,
     })

@@ -28,6 +28,15 @@ pub struct Vault {
     index: Index,
     max_note_bytes: usize,
     max_query_chars: usize,
+    /// Notes changed by operations since the last `take_changes`, for change notifications.
+    changes: Vec<Change>,
+}
+
+/// A change to a note, as subscribers are told about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Written { path: String, created: bool },
+    Deleted { path: String },
 }
 
 /// A note as `read_note` returns it.
@@ -123,7 +132,13 @@ impl Vault {
             index,
             max_note_bytes: settings.max_note_bytes,
             max_query_chars: settings.max_query_chars,
+            changes: Vec::new(),
         })
+    }
+
+    /// The changes made since the last call.
+    pub fn take_changes(&mut self) -> Vec<Change> {
+        std::mem::take(&mut self.changes)
     }
 
     pub fn index(&self) -> &Index {
@@ -134,82 +149,141 @@ impl Vault {
     /// gone from disk leave the index, files that cannot be parsed are skipped and logged.
     /// Unchanged files (same size and mtime) are not read at all.
     pub fn reconcile(&mut self) -> Result<ReconcileReport, VaultError> {
-        let indexed = self.index.indexed_files()?;
+        self.sync(false, &mut |_, _| true)
+    }
+
+    /// Rebuild the index from the files: every file is read again. Versions of unchanged notes
+    /// are kept (they live in the state tables). `progress(done, total)` is called as files are
+    /// indexed; when it returns false the rebuild stops and the old index is kept untouched.
+    pub fn rebuild(&mut self, progress: &mut dyn FnMut(usize, usize) -> bool) -> Result<ReconcileReport, VaultError> {
+        self.sync(true, progress)
+    }
+
+    fn sync(&mut self, full: bool, progress: &mut dyn FnMut(usize, usize) -> bool) -> Result<ReconcileReport, VaultError> {
+        let indexed = if full {
+            Default::default()
+        } else {
+            self.index.indexed_files()?
+        };
         let mut files = Vec::new();
         walk(&self.root, &self.root, &mut files);
         let mut report = ReconcileReport::default();
         let mut keep: HashSet<String> = HashSet::new();
         let max = self.max_note_bytes;
         let root = self.root.clone();
+        let total = files.len();
         self.index.transaction(|tx| -> Result<(), VaultError> {
-                let mut changed = false;
-                for (path, meta) in &files {
-                    let key = path.as_str();
-                    let size = meta.len();
-                    let mtime_ns = mtime_ns(meta);
-                    if let Some(known) = indexed.get(key) {
-                        if known.size == size && known.mtime_ns == mtime_ns {
-                            keep.insert(key.to_string());
-                            report.unchanged += 1;
-                            continue;
-                        }
-                    }
-                    if size as usize > max {
-                        tracing::warn!(path = key, size, limit = max, "skipping note over the size limit");
-                        report.skipped += 1;
-                        continue;
-                    }
-                    let bytes = match std::fs::read(root.join(key)) {
-                        Ok(b) => b,
-                        Err(e) => {
-                            tracing::warn!(path = key, error = %e, "skipping unreadable note");
-                            report.skipped += 1;
-                            continue;
-                        }
-                    };
-                    let hash = hash(&bytes);
-                    if indexed.get(key).is_some_and(|k| k.hash == hash) {
-                        Index::touch(tx, key, mtime_ns)?;
+            let mut changed = full;
+            if full {
+                Index::clear(tx)?;
+            }
+            for (done, (path, meta)) in files.iter().enumerate() {
+                if done % 64 == 0 && !progress(done, total) {
+                    return Err(VaultError::Cancelled);
+                }
+                let key = path.as_str();
+                let size = meta.len();
+                let mtime_ns = mtime_ns(meta);
+                if let Some(known) = indexed.get(key) {
+                    if known.size == size && known.mtime_ns == mtime_ns {
                         keep.insert(key.to_string());
                         report.unchanged += 1;
                         continue;
                     }
-                    let Ok(text) = String::from_utf8(bytes) else {
-                        tracing::warn!(path = key, "skipping note that is not valid UTF-8");
+                }
+                if size as usize > max {
+                    tracing::warn!(path = key, size, limit = max, "skipping note over the size limit");
+                    report.skipped += 1;
+                    continue;
+                }
+                let bytes = match std::fs::read(root.join(key)) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        tracing::warn!(path = key, error = %e, "skipping unreadable note");
                         report.skipped += 1;
                         continue;
-                    };
-                    let parsed = match parse(path, &text) {
-                        Ok(p) => p,
-                        Err(e) => {
-                            tracing::warn!(path = key, error = %e, "skipping note with broken frontmatter");
-                            report.skipped += 1;
-                            continue;
-                        }
-                    };
-                    let updated_ms = parsed
-                        .frontmatter
-                        .get("updated")
-                        .and_then(Value::as_str)
-                        .and_then(parse_rfc3339_ms)
-                        .unwrap_or(mtime_ns / 1_000_000);
-                    store(tx, path, &parsed, size, mtime_ns, &hash, updated_ms, false, Resolve::Deferred)?;
+                    }
+                };
+                let hash = hash(&bytes);
+                if indexed.get(key).is_some_and(|k| k.hash == hash) {
+                    Index::touch(tx, key, mtime_ns)?;
                     keep.insert(key.to_string());
-                    report.indexed += 1;
-                    changed = true;
+                    report.unchanged += 1;
+                    continue;
                 }
-                let gone: Vec<&String> = indexed.keys().filter(|k| !keep.contains(*k)).collect();
-                for path in &gone {
-                    Index::remove(tx, path, Resolve::Deferred)?;
-                    report.removed += 1;
-                    changed = true;
-                }
-                if changed {
-                    Index::resolve_all_links(tx)?;
-                }
-                Ok(())
-            })?;
+                let Ok(text) = String::from_utf8(bytes) else {
+                    tracing::warn!(path = key, "skipping note that is not valid UTF-8");
+                    report.skipped += 1;
+                    continue;
+                };
+                let parsed = match parse(path, &text) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::warn!(path = key, error = %e, "skipping note with broken frontmatter");
+                        report.skipped += 1;
+                        continue;
+                    }
+                };
+                let updated_ms = parsed
+                    .frontmatter
+                    .get("updated")
+                    .and_then(Value::as_str)
+                    .and_then(parse_rfc3339_ms)
+                    .unwrap_or(mtime_ns / 1_000_000);
+                store(tx, path, &parsed, size, mtime_ns, &hash, updated_ms, false, Resolve::Deferred)?;
+                keep.insert(key.to_string());
+                report.indexed += 1;
+                changed = true;
+            }
+            let gone: Vec<&String> = indexed.keys().filter(|k| !keep.contains(*k)).collect();
+            for path in &gone {
+                Index::remove(tx, path, Resolve::Deferred)?;
+                report.removed += 1;
+                changed = true;
+            }
+            if changed {
+                Index::resolve_all_links(tx)?;
+            }
+            progress(total, total);
+            Ok(())
+        })?;
         Ok(report)
+    }
+
+    /// The current version of an existing note (`not_found` when there is none).
+    pub fn version_of(&self, raw_path: &str) -> Result<u64, VaultError> {
+        let path = NotePath::parse(raw_path)?;
+        paths::resolve(&self.root, &path)?;
+        match self.index.current_version(path.as_str())? {
+            0 => Err(VaultError::NotFound(path.to_string())),
+            v => Ok(v),
+        }
+    }
+
+    /// Up to `limit` note paths starting with `prefix` (case-insensitive), for completion.
+    pub fn complete_paths(&self, prefix: &str, limit: usize) -> Result<(Vec<String>, usize), VaultError> {
+        Ok(self.index.paths_with_prefix(prefix, limit)?)
+    }
+
+    /// Up to `limit` tags starting with `prefix`, for completion.
+    pub fn complete_tags(&self, prefix: &str, limit: usize) -> Result<(Vec<String>, usize), VaultError> {
+        let prefix = prefix.trim_start_matches('#').to_lowercase();
+        let all: Vec<String> = self
+            .index
+            .tags()?
+            .into_iter()
+            .map(|t| t.tag)
+            .filter(|t| t.starts_with(&prefix))
+            .collect();
+        let total = all.len();
+        Ok((all.into_iter().take(limit).collect(), total))
+    }
+
+    /// Notes carrying `tag`, ordered by path.
+    pub fn notes_with_tag(&self, tag: &str, limit: usize) -> Result<Vec<ListedNote>, VaultError> {
+        Ok(self
+            .index
+            .notes_with_tag(&tag.trim_start_matches('#').to_lowercase(), limit)?)
     }
 
     /// Read a note from its file. A file changed on disk since it was indexed is re-indexed
@@ -324,6 +398,10 @@ impl Vault {
                 Resolve::Now,
             )
         })?;
+        self.changes.push(Change::Written {
+            path: path.to_string(),
+            created: existing.is_none(),
+        });
         Ok(Written {
             path: path.to_string(),
             version,
@@ -366,6 +444,9 @@ impl Vault {
         }
         self.index
             .transaction(|tx| Index::remove(tx, path.as_str(), Resolve::Now))?;
+        self.changes.push(Change::Deleted {
+            path: path.to_string(),
+        });
         Ok(Deleted {
             path: path.to_string(),
             version: current,
