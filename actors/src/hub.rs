@@ -120,7 +120,10 @@ impl Hub {
         for s in sessions {
             self.publish(
                 &s,
-                notification("notifications/resources/list_changed", serde_json::json!({})),
+                notification(
+                    "notifications/resources/list_changed",
+                    serde_json::json!({}),
+                ),
             );
         }
     }

@@ -398,7 +398,9 @@ impl Actor for UserActor {
                 reply,
             } => {
                 let out = state
-                    .blocking(move |c| c.post(&caller, &session_id, messages, batch, events.as_ref()))
+                    .blocking(move |c| {
+                        c.post(&caller, &session_id, messages, batch, events.as_ref())
+                    })
                     .await?;
                 let _ = reply.send(out);
             }

@@ -8,5 +8,6 @@ mod cli;
 mod files;
 mod helpers;
 mod isolation;
+mod mcp_features;
 mod tools;
 mod transport;

@@ -378,11 +378,17 @@ impl Index {
 
     /// Empty the index tables inside `tx` (the state tables stay), before a full rebuild.
     pub fn clear(tx: &Transaction<'_>) -> rusqlite::Result<()> {
-        tx.execute_batch("DELETE FROM links; DELETE FROM tags; DELETE FROM notes_fts; DELETE FROM notes;")
+        tx.execute_batch(
+            "DELETE FROM links; DELETE FROM tags; DELETE FROM notes_fts; DELETE FROM notes;",
+        )
     }
 
     /// Up to `limit` paths starting with `prefix`, ignoring case, and how many there are.
-    pub fn paths_with_prefix(&self, prefix: &str, limit: usize) -> rusqlite::Result<(Vec<String>, usize)> {
+    pub fn paths_with_prefix(
+        &self,
+        prefix: &str,
+        limit: usize,
+    ) -> rusqlite::Result<(Vec<String>, usize)> {
         let lower = prefix.to_lowercase();
         let mut stmt = self.conn().prepare_cached(
             "SELECT path FROM notes WHERE substr(lower(path), 1, length(?1)) = ?1 ORDER BY path",

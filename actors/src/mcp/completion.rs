@@ -24,14 +24,22 @@ pub fn complete(vault: &Vault, params: &Value) -> Result<Value, RpcError> {
         .pointer("/argument/value")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let storage = |e: crate::VaultError| RpcError::new(super::jsonrpc::INTERNAL_ERROR, e.to_string());
+    let storage =
+        |e: crate::VaultError| RpcError::new(super::jsonrpc::INTERNAL_ERROR, e.to_string());
     let (values, total) = match (kind, target, argument) {
-        (Some("ref/prompt"), "summarize_note", "path") | (Some("ref/resource"), "note:///{path}", "path") => {
+        (Some("ref/prompt"), "summarize_note", "path")
+        | (Some("ref/resource"), "note:///{path}", "path") => {
             vault.complete_paths(value, MAX_VALUES).map_err(storage)?
         }
-        (Some("ref/prompt"), "notes_about", "tag") => vault.complete_tags(value, MAX_VALUES).map_err(storage)?,
+        (Some("ref/prompt"), "notes_about", "tag") => {
+            vault.complete_tags(value, MAX_VALUES).map_err(storage)?
+        }
         (Some("ref/prompt" | "ref/resource"), _, _) => (Vec::new(), 0),
-        _ => return Err(RpcError::invalid_params("ref.type must be ref/prompt or ref/resource")),
+        _ => {
+            return Err(RpcError::invalid_params(
+                "ref.type must be ref/prompt or ref/resource",
+            ))
+        }
     };
     Ok(json!({ "completion": {
         "values": values,

@@ -136,7 +136,9 @@ impl RequestContext<'_> {
             (Some(result), _) => Ok(result.clone()),
             (None, Some(err)) => Err(VaultError::ClientRequest(format!(
                 "the client refused {method}: {}",
-                err.get("message").and_then(Value::as_str).unwrap_or("no reason given")
+                err.get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("no reason given")
             ))),
             (None, None) => Err(VaultError::ClientRequest(format!(
                 "the client's answer to {method} had neither result nor error"

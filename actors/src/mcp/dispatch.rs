@@ -100,7 +100,12 @@ struct CallParams {
     arguments: Option<Value>,
 }
 
-fn call_tool(env: &mut Env<'_>, session: &Session, id: &Value, params: Value) -> Result<Value, RpcError> {
+fn call_tool(
+    env: &mut Env<'_>,
+    session: &Session,
+    id: &Value,
+    params: Value,
+) -> Result<Value, RpcError> {
     let progress_token = params.pointer("/_meta/progressToken").cloned();
     let call: CallParams = serde_json::from_value(params)
         .map_err(|e| RpcError::invalid_params(format!("tools/call params: {e}")))?;
@@ -109,7 +114,11 @@ fn call_tool(env: &mut Env<'_>, session: &Session, id: &Value, params: Value) ->
     let args = match call.arguments {
         None | Some(Value::Null) => json!({}),
         Some(obj @ Value::Object(_)) => obj,
-        Some(_) => return Err(RpcError::invalid_params("tools/call arguments must be an object")),
+        Some(_) => {
+            return Err(RpcError::invalid_params(
+                "tools/call arguments must be an object",
+            ))
+        }
     };
     let cancel = env.hub.start_request(&session.id, id);
     let ctx = RequestContext {

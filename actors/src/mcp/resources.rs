@@ -54,11 +54,14 @@ pub fn path_of(uri: &str) -> Result<String, VaultError> {
 
 fn rpc(err: VaultError) -> RpcError {
     match err {
-        VaultError::NotFound(p) => {
-            RpcError::new(RESOURCE_NOT_FOUND, format!("resource not found: {}", note_uri(&p)))
-                .with_data(json!({ "uri": note_uri(&p) }))
+        VaultError::NotFound(p) => RpcError::new(
+            RESOURCE_NOT_FOUND,
+            format!("resource not found: {}", note_uri(&p)),
+        )
+        .with_data(json!({ "uri": note_uri(&p) })),
+        VaultError::Io(_) | VaultError::Index(_) => {
+            RpcError::new(super::jsonrpc::INTERNAL_ERROR, err.to_string())
         }
-        VaultError::Io(_) | VaultError::Index(_) => RpcError::new(super::jsonrpc::INTERNAL_ERROR, err.to_string()),
         other => RpcError::invalid_params(other.to_string()),
     }
 }

@@ -11,8 +11,8 @@ use serde_json::{json, Map, Value};
 
 use super::context::RequestContext;
 use crate::error::VaultError;
-use crate::session::LogLevel;
 use crate::index::{ListedNote, SearchHit, TagCount};
+use crate::session::LogLevel;
 use crate::vault::{Deleted, Note, NotePage, Vault, WriteRequest, Written};
 
 /// What a tool does to the vault, for scopes and the MCP annotations.
@@ -260,7 +260,11 @@ struct ListNotesArgs {
     limit: Option<u32>,
 }
 
-fn list_notes(vault: &mut Vault, _ctx: &RequestContext<'_>, a: ListNotesArgs) -> Result<NotePage, VaultError> {
+fn list_notes(
+    vault: &mut Vault,
+    _ctx: &RequestContext<'_>,
+    a: ListNotesArgs,
+) -> Result<NotePage, VaultError> {
     let limit = check_limit(a.limit, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT)?;
     vault.list(a.folder.as_deref(), a.cursor.as_deref(), limit)
 }
@@ -271,7 +275,11 @@ struct PathArgs {
     path: String,
 }
 
-fn read_note(vault: &mut Vault, _ctx: &RequestContext<'_>, a: PathArgs) -> Result<Note, VaultError> {
+fn read_note(
+    vault: &mut Vault,
+    _ctx: &RequestContext<'_>,
+    a: PathArgs,
+) -> Result<Note, VaultError> {
     vault.read(&a.path)
 }
 
@@ -290,7 +298,11 @@ struct WriteNoteArgs {
     if_version: Option<u64>,
 }
 
-fn write_note(vault: &mut Vault, ctx: &RequestContext<'_>, a: WriteNoteArgs) -> Result<Written, VaultError> {
+fn write_note(
+    vault: &mut Vault,
+    ctx: &RequestContext<'_>,
+    a: WriteNoteArgs,
+) -> Result<Written, VaultError> {
     let written = vault.write(WriteRequest {
         path: a.path,
         body: a.body,
@@ -300,7 +312,10 @@ fn write_note(vault: &mut Vault, ctx: &RequestContext<'_>, a: WriteNoteArgs) -> 
     })?;
     ctx.log(
         LogLevel::Info,
-        json!(format!("wrote {} (version {})", written.path, written.version)),
+        json!(format!(
+            "wrote {} (version {})",
+            written.path, written.version
+        )),
     );
     Ok(written)
 }
@@ -313,7 +328,11 @@ struct DeleteNoteArgs {
     if_version: Option<u64>,
 }
 
-fn delete_note(vault: &mut Vault, ctx: &RequestContext<'_>, a: DeleteNoteArgs) -> Result<Deleted, VaultError> {
+fn delete_note(
+    vault: &mut Vault,
+    ctx: &RequestContext<'_>,
+    a: DeleteNoteArgs,
+) -> Result<Deleted, VaultError> {
     let mut if_version = a.if_version;
     if ctx.options.confirm_deletes && ctx.client_can("elicitation") {
         let version = vault.version_of(&a.path)?;
@@ -369,7 +388,11 @@ struct SearchResults {
     results: Vec<SearchHit>,
 }
 
-fn search_notes(vault: &mut Vault, _ctx: &RequestContext<'_>, a: SearchNotesArgs) -> Result<SearchResults, VaultError> {
+fn search_notes(
+    vault: &mut Vault,
+    _ctx: &RequestContext<'_>,
+    a: SearchNotesArgs,
+) -> Result<SearchResults, VaultError> {
     let limit = check_limit(a.limit, DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT)?;
     let results = vault.search(
         &a.query,
@@ -389,7 +412,11 @@ struct Backlinks {
     backlinks: Vec<ListedNote>,
 }
 
-fn get_backlinks(vault: &mut Vault, _ctx: &RequestContext<'_>, a: PathArgs) -> Result<Backlinks, VaultError> {
+fn get_backlinks(
+    vault: &mut Vault,
+    _ctx: &RequestContext<'_>,
+    a: PathArgs,
+) -> Result<Backlinks, VaultError> {
     let backlinks = vault.backlinks(&a.path)?;
     Ok(Backlinks {
         path: a.path,
@@ -408,14 +435,21 @@ struct Rebuilt {
     skipped: usize,
 }
 
-fn rebuild_index(vault: &mut Vault, ctx: &RequestContext<'_>, _: NoArgs) -> Result<Rebuilt, VaultError> {
+fn rebuild_index(
+    vault: &mut Vault,
+    ctx: &RequestContext<'_>,
+    _: NoArgs,
+) -> Result<Rebuilt, VaultError> {
     let report = vault.rebuild(&mut |done, total| {
         ctx.progress(done as u64, Some(total as u64), Some("indexing notes"));
         !ctx.is_cancelled()
     })?;
     ctx.log(
         LogLevel::Info,
-        json!(format!("index rebuilt: {} notes, {} skipped", report.indexed, report.skipped)),
+        json!(format!(
+            "index rebuilt: {} notes, {} skipped",
+            report.indexed, report.skipped
+        )),
     );
     Ok(Rebuilt {
         indexed: report.indexed,
@@ -432,10 +466,15 @@ struct TagSuggestions {
     model: Option<String>,
 }
 
-fn suggest_tags(vault: &mut Vault, ctx: &RequestContext<'_>, a: PathArgs) -> Result<TagSuggestions, VaultError> {
+fn suggest_tags(
+    vault: &mut Vault,
+    ctx: &RequestContext<'_>,
+    a: PathArgs,
+) -> Result<TagSuggestions, VaultError> {
     if !ctx.client_can("sampling") {
         return Err(VaultError::ClientRequest(
-            "suggest_tags needs a client that supports sampling (it asks the client's model)".into(),
+            "suggest_tags needs a client that supports sampling (it asks the client's model)"
+                .into(),
         ));
     }
     let note = vault.read(&a.path)?;
@@ -461,7 +500,11 @@ fn suggest_tags(vault: &mut Vault, ctx: &RequestContext<'_>, a: PathArgs) -> Res
         .unwrap_or_default();
     let mut suggested: Vec<String> = Vec::new();
     for tag in text.split([',', '\n']) {
-        let tag = tag.trim().trim_start_matches('#').to_lowercase().replace(' ', "-");
+        let tag = tag
+            .trim()
+            .trim_start_matches('#')
+            .to_lowercase()
+            .replace(' ', "-");
         if !tag.is_empty() && !suggested.contains(&tag) {
             suggested.push(tag);
         }
@@ -469,7 +512,10 @@ fn suggest_tags(vault: &mut Vault, ctx: &RequestContext<'_>, a: PathArgs) -> Res
     Ok(TagSuggestions {
         path: note.path,
         suggested,
-        model: answer.get("model").and_then(Value::as_str).map(str::to_string),
+        model: answer
+            .get("model")
+            .and_then(Value::as_str)
+            .map(str::to_string),
     })
 }
 

@@ -155,11 +155,18 @@ impl Vault {
     /// Rebuild the index from the files: every file is read again. Versions of unchanged notes
     /// are kept (they live in the state tables). `progress(done, total)` is called as files are
     /// indexed; when it returns false the rebuild stops and the old index is kept untouched.
-    pub fn rebuild(&mut self, progress: &mut dyn FnMut(usize, usize) -> bool) -> Result<ReconcileReport, VaultError> {
+    pub fn rebuild(
+        &mut self,
+        progress: &mut dyn FnMut(usize, usize) -> bool,
+    ) -> Result<ReconcileReport, VaultError> {
         self.sync(true, progress)
     }
 
-    fn sync(&mut self, full: bool, progress: &mut dyn FnMut(usize, usize) -> bool) -> Result<ReconcileReport, VaultError> {
+    fn sync(
+        &mut self,
+        full: bool,
+        progress: &mut dyn FnMut(usize, usize) -> bool,
+    ) -> Result<ReconcileReport, VaultError> {
         let indexed = if full {
             Default::default()
         } else {
@@ -261,12 +268,20 @@ impl Vault {
     }
 
     /// Up to `limit` note paths starting with `prefix` (case-insensitive), for completion.
-    pub fn complete_paths(&self, prefix: &str, limit: usize) -> Result<(Vec<String>, usize), VaultError> {
+    pub fn complete_paths(
+        &self,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<(Vec<String>, usize), VaultError> {
         Ok(self.index.paths_with_prefix(prefix, limit)?)
     }
 
     /// Up to `limit` tags starting with `prefix`, for completion.
-    pub fn complete_tags(&self, prefix: &str, limit: usize) -> Result<(Vec<String>, usize), VaultError> {
+    pub fn complete_tags(
+        &self,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<(Vec<String>, usize), VaultError> {
         let prefix = prefix.trim_start_matches('#').to_lowercase();
         let all: Vec<String> = self
             .index
@@ -736,4 +751,66 @@ fn parse_rfc3339_ms(s: &str) -> Option<i64> {
     time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
         .ok()
         .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vault() -> (tempfile::TempDir, Vault) {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings::for_data_dir(dir.path());
+        let v = Vault::open(
+            &dir.path().join("v"),
+            &dir.path().join("i.sqlite"),
+            &settings,
+        )
+        .unwrap();
+        (dir, v)
+    }
+
+    fn write(v: &mut Vault, path: &str, body: &str) {
+        v.write(WriteRequest {
+            path: path.into(),
+            body: body.into(),
+            ..Default::default()
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn cancelled_rebuild_keeps_the_old_index() {
+        let (_dir, mut v) = vault();
+        for i in 0..200 {
+            write(&mut v, &format!("n{i}.md"), "findme");
+        }
+        let mut calls = 0;
+        let err = v
+            .rebuild(&mut |done, _| {
+                calls += 1;
+                done < 64
+            })
+            .unwrap_err();
+        assert_eq!(err.code(), "cancelled");
+        assert_eq!(calls, 2, "stopped at the first check after the limit");
+        assert_eq!(v.index().count().unwrap(), 200);
+        assert_eq!(v.search("findme", None, &[], 100).unwrap().len(), 100);
+    }
+
+    #[test]
+    fn rebuild_reports_progress_to_the_total_and_keeps_versions() {
+        let (_dir, mut v) = vault();
+        write(&mut v, "a.md", "one");
+        write(&mut v, "a.md", "two");
+        let mut seen = Vec::new();
+        let report = v
+            .rebuild(&mut |done, total| {
+                seen.push((done, total));
+                true
+            })
+            .unwrap();
+        assert_eq!(report.indexed, 1);
+        assert_eq!(seen.last(), Some(&(1, 1)));
+        assert_eq!(v.read("a.md").unwrap().version, 2);
+    }
 }
