@@ -135,7 +135,7 @@ fn call_tool(
     let outcome = tool.call(env.vault, &ctx, args);
     env.hub.finish_request(&session.id, id);
     Ok(match outcome {
-        Ok(structured) => tools::success_result(structured),
+        Ok(result) => result,
         Err(e) => {
             if matches!(e, crate::VaultError::Io(_) | crate::VaultError::Index(_)) {
                 tracing::error!(tool = tool.name, error = %e, "tool failed on storage");

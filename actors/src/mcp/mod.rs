@@ -5,6 +5,8 @@
 pub mod completion;
 pub mod context;
 pub mod dispatch;
+#[cfg(feature = "conformance")]
+pub mod fixtures;
 pub mod jsonrpc;
 pub mod prompts;
 pub mod protocol;

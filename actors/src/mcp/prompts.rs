@@ -9,7 +9,8 @@ use crate::vault::Vault;
 
 /// `prompts/list`.
 pub fn list() -> Value {
-    json!({ "prompts": [
+    #[allow(unused_mut)]
+    let mut prompts = json!([
         {
             "name": "summarize_note",
             "title": "Summarize a note",
@@ -22,7 +23,12 @@ pub fn list() -> Value {
             "description": "Give an overview of every note carrying a tag and how they relate.",
             "arguments": [{ "name": "tag", "description": "A tag of the vault, without '#'", "required": true }],
         },
-    ]})
+    ]);
+    #[cfg(feature = "conformance")]
+    if let Some(list) = prompts.as_array_mut() {
+        list.extend(super::fixtures::prompt_list());
+    }
+    json!({ "prompts": prompts })
 }
 
 fn arg<'a>(params: &'a Value, name: &str) -> Result<&'a str, RpcError> {
@@ -42,6 +48,10 @@ pub fn get(vault: &mut Vault, params: &Value) -> Result<Value, RpcError> {
         .get("name")
         .and_then(Value::as_str)
         .ok_or_else(|| RpcError::invalid_params("prompts/get needs a name"))?;
+    #[cfg(feature = "conformance")]
+    if let Some(fixture) = super::fixtures::get_prompt(name, params) {
+        return fixture;
+    }
     match name {
         "summarize_note" => {
             let path = arg(params, "path")?;

@@ -38,19 +38,19 @@ pub struct Tool {
     pub description: &'static str,
     pub effect: Effect,
     input_schema: Value,
-    output_schema: Value,
+    /// Absent only for test fixtures whose results are content, not data.
+    output_schema: Option<Value>,
     run: Handler,
 }
 
 impl Tool {
     /// The tool as `tools/list` describes it.
     pub fn describe(&self) -> Value {
-        json!({
+        let mut d = json!({
             "name": self.name,
             "title": self.title,
             "description": self.description,
             "inputSchema": self.input_schema,
-            "outputSchema": self.output_schema,
             "annotations": {
                 "title": self.title,
                 "readOnlyHint": self.effect == Effect::Read,
@@ -58,11 +58,16 @@ impl Tool {
                 "idempotentHint": self.effect != Effect::Destroy,
                 "openWorldHint": false,
             },
-        })
+        });
+        if let Some(schema) = &self.output_schema {
+            d["outputSchema"] = schema.clone();
+        }
+        d
     }
 
-    /// Run the tool for the request's caller; a failure of the tool itself (bad path, not
-    /// found, ...) is a `VaultError`, which the caller turns into an `isError` result.
+    /// Run the tool for the request's caller and return its `tools/call` result; a failure of
+    /// the tool itself (bad path, not found, ...) is a `VaultError`, which the caller turns
+    /// into an `isError` result.
     pub fn call(
         &self,
         vault: &mut Vault,
@@ -138,20 +143,42 @@ where
         description,
         effect,
         input_schema: schema_of::<A>(),
-        output_schema: schema_of::<O>(),
+        output_schema: Some(schema_of::<O>()),
         run: Box::new(move |vault, ctx, args| {
             let args: A = serde_json::from_value(args)
                 .map_err(|e| VaultError::InvalidArguments(format!("{name}: {e}")))?;
             let out = handler(vault, ctx, args)?;
-            serde_json::to_value(out).map_err(|e| VaultError::Io(std::io::Error::other(e)))
+            let structured =
+                serde_json::to_value(out).map_err(|e| VaultError::Io(std::io::Error::other(e)))?;
+            Ok(success_result(structured))
         }),
+    }
+}
+
+/// A tool whose handler builds its whole `tools/call` result (content items of any kind).
+#[cfg(feature = "conformance")]
+pub(crate) fn content_tool(
+    name: &'static str,
+    description: &'static str,
+    input_schema: Value,
+    run: fn(&RequestContext<'_>, Value) -> Result<Value, VaultError>,
+) -> Tool {
+    Tool {
+        name,
+        title: name,
+        description,
+        effect: Effect::Read,
+        input_schema,
+        output_schema: None,
+        run: Box::new(move |_vault, ctx, args| run(ctx, args)),
     }
 }
 
 /// Every tool this server offers, in `tools/list` order.
 pub fn catalog() -> &'static [Tool] {
     static CATALOG: LazyLock<Vec<Tool>> = LazyLock::new(|| {
-        vec![
+        #[allow(unused_mut)]
+        let mut tools = vec![
             tool(
                 "list_notes",
                 "List notes",
@@ -225,7 +252,10 @@ pub fn catalog() -> &'static [Tool] {
                 Effect::Read,
                 get_tags,
             ),
-        ]
+        ];
+        #[cfg(feature = "conformance")]
+        tools.extend(super::fixtures::tools());
+        tools
     });
     &CATALOG
 }
@@ -551,7 +581,9 @@ mod tests {
         for t in catalog() {
             let d = t.describe();
             assert_eq!(d["inputSchema"]["type"], "object", "{}", t.name);
-            assert_eq!(d["outputSchema"]["type"], "object", "{}", t.name);
+            if !t.name.starts_with("test_") && t.name != "json_schema_2020_12_tool" {
+                assert_eq!(d["outputSchema"]["type"], "object", "{}", t.name);
+            }
         }
         let write = find("write_note").unwrap().describe();
         let required = write["inputSchema"]["required"].as_array().unwrap();
