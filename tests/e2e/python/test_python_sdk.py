@@ -96,6 +96,24 @@ async def test_read_only_token_cannot_write(server):
         assert result.is_error and result.structured_content["code"] == "insufficient_scope"
 
 
+async def test_default_mode_probes_server_discover_then_falls_back_at_once(server):
+    methods = []
+
+    async def record(request: httpx2.Request):
+        if request.method == "POST":
+            body = json.loads(request.content or b"{}")
+            if isinstance(body, dict) and "method" in body:
+                methods.append(body["method"])
+
+    http = create_mcp_http_client(headers={"Authorization": f"Bearer {server.token('erin')}"})
+    http.event_hooks["request"].append(record)
+    async with http:
+        async with Client(streamable_http_client(server.url, http_client=http)) as client:
+            assert client.protocol_version == "2025-11-25"
+            await call(client, "list_notes", {})
+    assert methods[:3] == ["server/discover", "initialize", "notifications/initialized"], methods
+
+
 async def test_legacy_mode_handshake_works_too(server):
     http, client = connect(server, server.token("dave"), mode="legacy")
     async with http, client:
