@@ -46,7 +46,7 @@ MODES
            taken. (2) Cold start of an idled-out actor whose vault is indexed
            (ACTOR_IDLE_TIMEOUT=1s, wait 2.5 s, time the next read_note). (3) Server RSS with K
            users (--actors) each holding one live session (initialize only), and again after
-           their actors idled out; RSS per live actor = delta / K.
+           their actors idled out; RSS per live actor = delta / sessions opened.
   all      run, then scale (the default when no mode is given).
   ceiling  Serve only the ceiling endpoint on loopback and print its URL; then
            `vault-bench run --url <URL> --secret x` self-tests the whole client against it.

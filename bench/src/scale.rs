@@ -205,11 +205,11 @@ pub async fn run(
         _ => "-".into(),
     };
     rows.push((
-        "RSS per live actor (live - idled out) / K".into(),
+        "RSS per live actor (live - idled out) / live".into(),
         per(live, idle),
     ));
     rows.push((
-        "RSS per live actor (live - before) / K".into(),
+        "RSS per live actor (live - before) / live".into(),
         per(live, baseline),
     ));
     Ok(ScaleReport { rows, errors })
