@@ -4,7 +4,9 @@
 //! name. Minting happens only from the CLI (and, later, the login flow for the logged-in user):
 //! no endpoint mints a token for a user id taken from a request.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -40,6 +42,9 @@ pub enum AuthError {
     Invalid(String),
 }
 
+/// Verified tokens remembered at most; beyond it the cache starts over.
+const VERIFIED_CACHE_ENTRIES: usize = 16_384;
+
 /// The signing and verifying keys with the issuer and audience this server expects.
 pub struct TokenKeys {
     encoding: EncodingKey,
@@ -47,6 +52,9 @@ pub struct TokenKeys {
     validation: Validation,
     issuer: String,
     audience: String,
+    /// Tokens already verified, with their expiry: a client sends the same token on every
+    /// request, and checking a signature costs more than the rest of a small read.
+    verified: Mutex<HashMap<String, (Caller, u64)>>,
 }
 
 fn now_secs() -> u64 {
@@ -69,6 +77,7 @@ impl TokenKeys {
             validation,
             issuer: issuer.to_string(),
             audience: audience.to_string(),
+            verified: Mutex::new(HashMap::new()),
         }
     }
 
@@ -94,6 +103,28 @@ impl TokenKeys {
 
     /// Verify a bearer token and turn it into the caller it names.
     pub fn verify(&self, token: &str) -> Result<Caller, AuthError> {
+        let now = now_secs();
+        if let Some((caller, exp)) = self.cache().get(token) {
+            if now <= exp + LEEWAY_SECS {
+                return Ok(caller.clone());
+            }
+        }
+        let (caller, exp) = self.verify_signed(token)?;
+        let mut cache = self.cache();
+        if cache.len() >= VERIFIED_CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(token.to_string(), (caller.clone(), exp));
+        Ok(caller)
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Caller, u64)>> {
+        // Entries are inserted whole, so a poisoned lock leaves nothing half-written.
+        self.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The full check: signature, algorithm, claims, user id.
+    fn verify_signed(&self, token: &str) -> Result<(Caller, u64), AuthError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| AuthError::Invalid(e.to_string()))?;
         let claims = data.claims;
@@ -104,7 +135,7 @@ impl TokenKeys {
         }
         let user =
             UserId::parse(&claims.sub).map_err(|e| AuthError::Invalid(format!("sub: {e}")))?;
-        Ok(match claims.scope {
+        let caller = match claims.scope {
             None => Caller::full(user),
             Some(scope) => {
                 let has = |s: &str| scope.split_whitespace().any(|x| x == s);
@@ -115,7 +146,8 @@ impl TokenKeys {
                     can_write,
                 }
             }
-        })
+        };
+        Ok((caller, claims.exp))
     }
 }
 
@@ -202,6 +234,20 @@ mod tests {
         assert!(TokenKeys::new(&[7u8; 32], "http://iss", "http://other")
             .verify(&t)
             .is_err());
+    }
+
+    #[test]
+    fn a_cached_token_still_expires() {
+        let k = keys();
+        let user = UserId::parse("alice").unwrap();
+        let t = k.mint(&user, Duration::from_secs(60), &[]).unwrap();
+        assert!(k.verify(&t).is_ok());
+        // Pretend the cached entry is long past its expiry.
+        k.cache().get_mut(&t).unwrap().1 = now_secs() - 3600;
+        assert!(k.verify(&t).is_ok(), "re-verified: the token itself is still valid");
+        // An entry past its expiry is not trusted: the token is checked again (and here fails).
+        k.cache().insert("not.a.token".into(), (Caller::full(user), now_secs() - 3600));
+        assert!(k.verify("not.a.token").is_err());
     }
 
     #[test]

@@ -35,6 +35,7 @@ pub struct Config {
     pub token_ttl: Duration,
     pub request_timeout: Duration,
     pub max_in_flight: usize,
+    pub max_live_actors: usize,
     pub confirm_deletes: bool,
     pub client_request_timeout: Duration,
     pub jwt_issuer: Option<String>,
@@ -77,6 +78,7 @@ struct FileConfig {
     token_ttl: String,
     request_timeout: String,
     max_in_flight: usize,
+    max_live_actors: usize,
     confirm_deletes: bool,
     client_request_timeout: String,
     jwt: JwtSection,
@@ -280,6 +282,7 @@ impl Config {
             token_ttl: dur("TOKEN_TTL", &f.token_ttl)?,
             request_timeout: dur("REQUEST_TIMEOUT", &f.request_timeout)?,
             max_in_flight: num("MAX_IN_FLIGHT", f.max_in_flight)?,
+            max_live_actors: num("MAX_LIVE_ACTORS", f.max_live_actors)?,
             confirm_deletes: match get("CONFIRM_DELETES") {
                 Some(v) => match v.trim().to_ascii_lowercase().as_str() {
                     "true" | "1" | "yes" => true,
@@ -308,6 +311,7 @@ impl Config {
         s.actor_idle_timeout = self.actor_idle_timeout;
         s.max_note_bytes = self.max_note_bytes;
         s.max_query_chars = self.max_query_chars;
+        s.max_live_actors = self.max_live_actors;
         s.mcp.confirm_deletes = self.confirm_deletes;
         s.mcp.client_timeout = self.client_request_timeout;
         s

@@ -8,9 +8,21 @@ use vault_mcp::cli::{Cli, Command};
 use vault_mcp::config::Config;
 use vault_mcp::telemetry;
 
+/// mimalloc hands memory back to the OS when user actors stop, where the system allocator keeps
+/// a per-thread arena for every blocking thread that ever ran.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Blocking threads (SQL and file I/O) at most; each user actor uses one at a time.
+const MAX_BLOCKING_THREADS: usize = 128;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init();
+    // Each live user actor holds its SQLite files open: allow what the system allows.
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        tracing::warn!(error = %e, "could not raise the open-file limit");
+    }
     let config = match Config::load(
         cli.common.config.as_deref(),
         &|k| std::env::var(k).ok(),
@@ -24,6 +36,7 @@ fn main() -> ExitCode {
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
         .build()
     {
         Ok(rt) => rt,

@@ -20,6 +20,9 @@ pub struct Settings {
     pub max_note_bytes: usize,
     /// Longest search query, in characters.
     pub max_query_chars: usize,
+    /// Most user actors alive at once; starting one more retires the least recently used (its
+    /// sessions stay valid). Bounds memory and open files whatever the number of users.
+    pub max_live_actors: usize,
     /// Crashes of one user's actor within `crash_window` that make the supervisor refuse to
     /// restart it for a while (a crash loop would otherwise burn a core forever).
     pub crash_limit: usize,
@@ -39,6 +42,7 @@ impl Settings {
             actor_idle_timeout: Duration::from_secs(10 * 60),
             max_note_bytes: 1024 * 1024,
             max_query_chars: 256,
+            max_live_actors: 1024,
             crash_limit: 5,
             crash_window: Duration::from_secs(60),
             mcp: Default::default(),

@@ -54,6 +54,8 @@ struct Slot {
     owner: Arc<tokio::sync::Mutex<()>>,
     /// When this user's actor crashed recently (oldest first), for the crash-loop guard.
     crashes: VecDeque<Instant>,
+    /// When a message was last routed to this user, to pick whom to retire at the cap.
+    last_routed: Instant,
 }
 
 pub struct SupervisorState {
@@ -63,6 +65,8 @@ pub struct SupervisorState {
     owners: HashMap<ActorId, UserId>,
     /// User actors that crashed since start.
     crashes: u64,
+    /// Slots with a running actor (kept in step with `Slot::actor`).
+    live: usize,
 }
 
 /// The supervisor actor.
@@ -81,7 +85,9 @@ impl SupervisorState {
             hub: Arc::new(Hub::default()),
             owner: Arc::new(tokio::sync::Mutex::new(())),
             crashes: VecDeque::new(),
+            last_routed: Instant::now(),
         });
+        slot.last_routed = Instant::now();
         if let Some(actor) = &slot.actor {
             return Ok(actor.clone());
         }
@@ -108,17 +114,46 @@ impl SupervisorState {
         }
         let args = UserArgs {
             user: user.clone(),
-            settings,
+            settings: settings.clone(),
             hub: slot.hub.clone(),
             owner: slot.owner.clone(),
             supervisor: myself.clone(),
         };
+        if self.live >= settings.max_live_actors {
+            self.retire_least_recent(user);
+        }
         let (actor, _) = Actor::spawn_linked(None, UserActor, args, myself.get_cell())
             .await
             .map_err(|e| ActorError::Storage(format!("could not start the user's actor: {e}")))?;
-        slot.actor = Some(actor.clone());
+        if let Some(slot) = self.slots.get_mut(user) {
+            slot.actor = Some(actor.clone());
+        }
+        self.live += 1;
         self.owners.insert(actor.get_id(), user.clone());
         Ok(actor)
+    }
+
+    /// Stop routing to `user`'s actor and let it finish what it was asked (`drain`): its
+    /// sessions stay valid and the next request starts a fresh actor.
+    fn retire(&mut self, user: &UserId) {
+        if let Some(actor) = self.slots.get_mut(user).and_then(|s| s.actor.take()) {
+            self.live = self.live.saturating_sub(1);
+            let _ = actor.drain();
+        }
+    }
+
+    /// At the cap of live actors: retire the one whose user was served longest ago.
+    fn retire_least_recent(&mut self, except: &UserId) {
+        let victim = self
+            .slots
+            .iter()
+            .filter(|(u, s)| s.actor.is_some() && *u != except)
+            .min_by_key(|(_, s)| s.last_routed)
+            .map(|(u, _)| u.clone());
+        if let Some(user) = victim {
+            tracing::debug!(user = %user, "retiring the least recently used actor at the cap");
+            self.retire(&user);
+        }
     }
 
     /// Forget the actor behind a supervision event; true when it was a crash.
@@ -129,6 +164,7 @@ impl SupervisorState {
         if let Some(slot) = self.slots.get_mut(&user) {
             if slot.actor.as_ref().is_some_and(|a| a.get_id() == id) {
                 slot.actor = None;
+                self.live = self.live.saturating_sub(1);
             }
             if crashed {
                 slot.crashes.push_back(Instant::now());
@@ -153,6 +189,7 @@ impl Actor for SupervisorActor {
             slots: HashMap::new(),
             owners: HashMap::new(),
             crashes: 0,
+            live: 0,
         })
     }
 
@@ -207,17 +244,16 @@ impl Actor for SupervisorActor {
                 }
             }
             SupervisorMsg::Retire { user, actor } => {
-                if let Some(slot) = state.slots.get_mut(&user) {
-                    if let Some(current) = slot.actor.take_if(|a| a.get_id() == actor) {
-                        // drain: messages routed before this point are still answered.
-                        let _ = current.drain();
-                        tracing::debug!(user = %user, "user actor retired after idling");
-                    }
+                let current = state.slots.get(&user).and_then(|s| s.actor.as_ref());
+                if current.is_some_and(|a| a.get_id() == actor) {
+                    // drain: messages routed before this point are still answered.
+                    state.retire(&user);
+                    tracing::debug!(user = %user, "user actor retired after idling");
                 }
             }
             SupervisorMsg::Stats(reply) => {
                 let _ = reply.send(SupervisorStats {
-                    live_actors: state.slots.values().filter(|s| s.actor.is_some()).count(),
+                    live_actors: state.live,
                     crashes: state.crashes,
                 });
             }

@@ -373,6 +373,18 @@ impl Actor for UserActor {
         Ok(())
     }
 
+    /// A clean stop (idle, evicted, shutdown): drop expired sessions and write the `last_seen`
+    /// times that lag, so sessions outlive this actor with the right age. Not run after a
+    /// crash, which loses at most those lagging times.
+    async fn post_stop(&self, _myself: ActorRef<UserMsg>, state: &mut UserState) -> Result<(), ActorProcessingErr> {
+        if state.core.is_some() {
+            if let Err(e) = state.blocking(|c| c.retire()).await? {
+                tracing::warn!(user = %state.args.user, error = %e, "session cleanup at stop failed");
+            }
+        }
+        Ok(())
+    }
+
     async fn handle(
         &self,
         myself: ActorRef<UserMsg>,
@@ -416,9 +428,7 @@ impl Actor for UserActor {
                 let idle_for = state.last_activity.elapsed();
                 let limit = state.args.settings.actor_idle_timeout;
                 if idle_for >= limit {
-                    if let Err(e) = state.blocking(|c| c.retire()).await? {
-                        tracing::warn!(user = %state.args.user, error = %e, "session cleanup before idle stop failed");
-                    }
+                    // The supervisor stops routing here and drains us; post_stop tidies up.
                     let _ = state.args.supervisor.cast(SupervisorMsg::Retire {
                         user: state.args.user.clone(),
                         actor: myself.get_id(),

@@ -229,3 +229,22 @@ async fn session_survives_a_process_restart() {
     assert_eq!(r["body"], "still here");
     second.stop().await;
 }
+
+#[tokio::test]
+async fn live_actors_are_capped_and_evicted_users_keep_their_sessions() {
+    let app = spawn_app_with(|c| c.max_live_actors = 3).await;
+    let mut users = Vec::new();
+    for i in 0..6 {
+        let t = app.token(&format!("user{i}"));
+        let s = app.session(&t).await;
+        app.ok(&t, &s, "write_note", json!({"path":"n.md","body":format!("mine {i}")})).await;
+        users.push((t, s));
+        assert!(app.supervisor.live_actors().await <= 3);
+    }
+    assert_eq!(app.supervisor.live_actors().await, 3);
+    for (i, (t, s)) in users.iter().enumerate() {
+        let r = app.ok(t, s, "read_note", json!({"path":"n.md"})).await;
+        assert_eq!(r["body"], format!("mine {i}"), "an evicted user's session and notes are intact");
+    }
+    assert_eq!(app.supervisor.stats().await.crashes, 0);
+}

@@ -123,7 +123,49 @@ fn schema_of<T: JsonSchema>() -> Value {
         obj.entry("type").or_insert(json!("object"));
         obj.entry("properties").or_insert(json!({}));
     }
+    drop_rust_formats(&mut schema);
     schema
+}
+
+/// `schemars` names Rust integer widths as `format` (`uint64`, `int32`, ...), which JSON Schema
+/// does not know and validators warn about; an unsigned width becomes `minimum: 0` instead.
+fn drop_rust_formats(schema: &mut Value) {
+    match schema {
+        Value::Object(obj) => {
+            if let Some(Value::String(f)) = obj.get("format") {
+                if f.starts_with("uint") || f.starts_with("int") || f == "double" || f == "float" {
+                    let unsigned = f.starts_with("uint");
+                    obj.remove("format");
+                    if unsigned {
+                        obj.entry("minimum").or_insert(json!(0));
+                    }
+                }
+            }
+            obj.values_mut().for_each(drop_rust_formats);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_rust_formats),
+        _ => {}
+    }
+}
+
+/// The output schema of a tool: its success shape, or the error shape every tool shares
+/// (`isError` results carry `{code, message, ...}` as structured content, and clients check
+/// those against the schema too).
+fn output_schema_of<T: JsonSchema>() -> Value {
+    json!({
+        "type": "object",
+        "anyOf": [
+            schema_of::<T>(),
+            {
+                "type": "object",
+                "properties": {
+                    "code": { "type": "string", "description": "stable error code, e.g. not_found" },
+                    "message": { "type": "string" },
+                },
+                "required": ["code", "message"],
+            },
+        ],
+    })
 }
 
 fn tool<A, O>(
@@ -143,7 +185,7 @@ where
         description,
         effect,
         input_schema: schema_of::<A>(),
-        output_schema: Some(schema_of::<O>()),
+        output_schema: Some(output_schema_of::<O>()),
         run: Box::new(move |vault, ctx, args| {
             let args: A = serde_json::from_value(args)
                 .map_err(|e| VaultError::InvalidArguments(format!("{name}: {e}")))?;
@@ -585,6 +627,12 @@ mod tests {
                 assert_eq!(d["outputSchema"]["type"], "object", "{}", t.name);
             }
         }
+        let described = serde_json::to_string(&catalog().iter().map(Tool::describe).collect::<Vec<_>>()).unwrap();
+        assert!(!described.contains("uint"), "no Rust integer formats leak into schemas");
+        let read = find("read_note").unwrap().describe();
+        let branches = read["outputSchema"]["anyOf"].as_array().unwrap();
+        assert!(branches[0]["required"].as_array().unwrap().contains(&json!("body")));
+        assert_eq!(branches[1]["required"], json!(["code", "message"]));
         let write = find("write_note").unwrap().describe();
         let required = write["inputSchema"]["required"].as_array().unwrap();
         assert!(required.contains(&json!("path")) && required.contains(&json!("body")));

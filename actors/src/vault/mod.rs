@@ -30,7 +30,19 @@ pub struct Vault {
     max_query_chars: usize,
     /// Notes changed by operations since the last `take_changes`, for change notifications.
     changes: Vec<Change>,
+    /// Recent search answers, valid while the index has not changed since: agents repeat
+    /// searches, and ranking thousands of matches is the costliest thing a vault does.
+    search_cache: SearchCache,
 }
+
+/// Search answers by (query, folder, tags, limit), dropped whenever the index changes.
+#[derive(Default)]
+struct SearchCache {
+    entries: std::collections::HashMap<(String, String, Vec<String>, usize), Vec<SearchHit>>,
+}
+
+/// Searches remembered at most; beyond it the cache starts over.
+const SEARCH_CACHE_ENTRIES: usize = 256;
 
 /// A change to a note, as subscribers are told about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,7 +145,17 @@ impl Vault {
             max_note_bytes: settings.max_note_bytes,
             max_query_chars: settings.max_query_chars,
             changes: Vec::new(),
+            search_cache: SearchCache::default(),
         })
+    }
+
+    /// Run `f` in one index transaction; any change drops the cached search answers.
+    fn change_index<T>(
+        &mut self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, VaultError>,
+    ) -> Result<T, VaultError> {
+        self.search_cache.entries.clear();
+        self.index.transaction(f)
     }
 
     /// The changes made since the last call.
@@ -179,7 +201,7 @@ impl Vault {
         let max = self.max_note_bytes;
         let root = self.root.clone();
         let total = files.len();
-        self.index.transaction(|tx| -> Result<(), VaultError> {
+        self.change_index(|tx| -> Result<(), VaultError> {
             let mut changed = full;
             if full {
                 Index::clear(tx)?;
@@ -314,7 +336,7 @@ impl Vault {
         if !fresh {
             let hash = hash(text.as_bytes());
             let mtime = mtime_ns(&meta);
-            self.index.transaction(|tx| {
+            self.change_index(|tx| {
                 store(
                     tx,
                     &path,
@@ -400,7 +422,7 @@ impl Vault {
         let meta = std::fs::metadata(&file)?;
         let hash = hash(text.as_bytes());
         let updated_ms = now_ms();
-        let version = self.index.transaction(|tx| {
+        let version = self.change_index(|tx| {
             store(
                 tx,
                 &path,
@@ -451,14 +473,12 @@ impl Vault {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 // Gone from disk already: make the index agree, and tell the caller.
-                self.index
-                    .transaction(|tx| Index::remove(tx, path.as_str(), Resolve::Now))?;
+                self.change_index(|tx| Ok(Index::remove(tx, path.as_str(), Resolve::Now)?))?;
                 return Err(VaultError::NotFound(path.to_string()));
             }
             Err(e) => return Err(e.into()),
         }
-        self.index
-            .transaction(|tx| Index::remove(tx, path.as_str(), Resolve::Now))?;
+        self.change_index(|tx| Ok(Index::remove(tx, path.as_str(), Resolve::Now)?))?;
         self.changes.push(Change::Deleted {
             path: path.to_string(),
         });
@@ -487,7 +507,7 @@ impl Vault {
 
     /// Full-text search, best first.
     pub fn search(
-        &self,
+        &mut self,
         query: &str,
         folder: Option<&str>,
         tags: &[String],
@@ -504,7 +524,16 @@ impl Vault {
                 .map(|t| t.trim_start_matches('#').to_lowercase())
                 .collect(),
         };
-        Ok(self.index.search(&expr, &filter, limit, now_ms())?)
+        let key = (expr, filter.folder.clone(), filter.tags.clone(), limit);
+        if let Some(hits) = self.search_cache.entries.get(&key) {
+            return Ok(hits.clone());
+        }
+        let hits = self.index.search(&key.0, &filter, limit, now_ms())?;
+        if self.search_cache.entries.len() >= SEARCH_CACHE_ENTRIES {
+            self.search_cache.entries.clear();
+        }
+        self.search_cache.entries.insert(key, hits.clone());
+        Ok(hits)
     }
 
     /// Notes linking to the note at `path`.
@@ -795,6 +824,17 @@ mod tests {
         assert_eq!(calls, 2, "stopped at the first check after the limit");
         assert_eq!(v.index().count().unwrap(), 200);
         assert_eq!(v.search("findme", None, &[], 100).unwrap().len(), 100);
+    }
+
+    #[test]
+    fn cached_search_answers_are_dropped_when_a_note_changes() {
+        let (_dir, mut v) = vault();
+        write(&mut v, "a.md", "apple");
+        assert_eq!(v.search("apple", None, &[], 10).unwrap().len(), 1);
+        write(&mut v, "b.md", "apple pie");
+        assert_eq!(v.search("apple", None, &[], 10).unwrap().len(), 2);
+        v.delete("a.md", None).unwrap();
+        assert_eq!(v.search("apple", None, &[], 10).unwrap().len(), 1);
     }
 
     #[test]

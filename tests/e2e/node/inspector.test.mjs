@@ -86,3 +86,18 @@ test('tools/call search_notes finds it', { timeout: 60_000 }, async () => {
   );
   assert.match(found.results[0].snippet, /<mark>hello<\/mark>/i);
 });
+
+test('a tool failure comes back as an isError result with a stable code', { timeout: 60_000 }, async () => {
+  // The Inspector exits 5 ("tool_is_error") after printing the result: read what it printed.
+  const failure = await inspect('--method', 'tools/call', '--tool-name', 'read_note', '--tool-arg', 'path=missing.md').then(
+    () => assert.fail('the Inspector should report the tool error'),
+    (err) => err,
+  );
+  assert.match(failure.message, /exit 5/);
+  const printed = failure.message.split('\n').find((line) => line.startsWith('{"result"'));
+  assert.ok(printed, failure.message);
+  const result = JSON.parse(printed).result;
+  assert.equal(result.isError, true, JSON.stringify(result));
+  assert.equal(result.structuredContent.code, 'not_found');
+  assert.match(result.content[0].text, /missing\.md/);
+});
