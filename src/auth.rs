@@ -120,7 +120,9 @@ impl TokenKeys {
 
     fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Caller, u64)>> {
         // Entries are inserted whole, so a poisoned lock leaves nothing half-written.
-        self.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The full check: signature, algorithm, claims, user id.
@@ -244,9 +246,15 @@ mod tests {
         assert!(k.verify(&t).is_ok());
         // Pretend the cached entry is long past its expiry.
         k.cache().get_mut(&t).unwrap().1 = now_secs() - 3600;
-        assert!(k.verify(&t).is_ok(), "re-verified: the token itself is still valid");
+        assert!(
+            k.verify(&t).is_ok(),
+            "re-verified: the token itself is still valid"
+        );
         // An entry past its expiry is not trusted: the token is checked again (and here fails).
-        k.cache().insert("not.a.token".into(), (Caller::full(user), now_secs() - 3600));
+        k.cache().insert(
+            "not.a.token".into(),
+            (Caller::full(user), now_secs() - 3600),
+        );
         assert!(k.verify("not.a.token").is_err());
     }
 

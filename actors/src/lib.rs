@@ -22,6 +22,7 @@ pub mod supervisor;
 pub mod user_actor;
 pub mod user_id;
 pub mod vault;
+pub mod worker;
 
 pub use caller::Caller;
 pub use error::VaultError;

@@ -411,12 +411,13 @@ impl Supervisor {
         self.stats().await.live_actors
     }
 
-    /// Make `user`'s actor panic (it is spawned first if needed).
+    /// Make `user`'s actor panic, in the actor itself or in a job on its thread (it is
+    /// spawned first if needed).
     #[cfg(feature = "test-hooks")]
-    pub async fn crash_user(&self, user: &UserId) {
+    pub async fn crash_user(&self, user: &UserId, in_worker: bool) {
         let _ = self.actor.cast(SupervisorMsg::Route {
             user: user.clone(),
-            msg: UserMsg::Crash,
+            msg: UserMsg::Crash { in_worker },
         });
     }
 

@@ -6,7 +6,7 @@
 //! run on the async workers). The actor stops itself, through the supervisor, after
 //! `actor_idle_timeout` without a message.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Instant;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -26,6 +26,7 @@ use crate::settings::Settings;
 use crate::supervisor::SupervisorMsg;
 use crate::user_id::UserId;
 use crate::vault::{now_ms, Change, Vault};
+use crate::worker::Worker;
 
 /// Why a message to a user actor could not be answered with an MCP reply.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -93,9 +94,12 @@ pub enum UserMsg {
     },
     /// Timer tick: stop if nothing happened for `actor_idle_timeout`.
     IdleCheck,
-    /// Panic on purpose, so tests can show what survives a crash.
+    /// The worker thread could not open the vault or a job panicked: the actor must die.
+    WorkerFailed(String),
+    /// Panic on purpose (in the actor, or in a job on its thread), so tests can show what
+    /// survives a crash.
     #[cfg(feature = "test-hooks")]
-    Crash,
+    Crash { in_worker: bool },
 }
 
 impl UserMsg {
@@ -106,9 +110,9 @@ impl UserMsg {
             UserMsg::Post { reply, .. } => drop(reply.send(Err(err))),
             UserMsg::OpenStream { reply, .. } => drop(reply.send(Err(err))),
             UserMsg::EndSession { reply, .. } => drop(reply.send(Err(err))),
-            UserMsg::IdleCheck => {}
+            UserMsg::IdleCheck | UserMsg::WorkerFailed(_) => {}
             #[cfg(feature = "test-hooks")]
-            UserMsg::Crash => {}
+            UserMsg::Crash { .. } => {}
         }
     }
 }
@@ -298,8 +302,8 @@ pub struct UserArgs {
 /// State of a running user actor.
 pub struct UserState {
     args: UserArgs,
-    /// `None` only between `pre_start` and `post_start`.
-    core: Option<Arc<Mutex<UserCore>>>,
+    /// The thread that owns the user's data; `None` only between `pre_start` and `post_start`.
+    worker: Option<Worker>,
     last_activity: Instant,
 }
 
@@ -307,26 +311,16 @@ pub struct UserState {
 pub struct UserActor;
 
 impl UserState {
-    /// Run `f` on the core in a blocking thread, carrying the current tracing span.
-    async fn blocking<T: Send + 'static>(
+    /// Queue `job` on the user's thread. The job answers its caller itself; when the thread is
+    /// gone the actor fails (and its supervisor restarts it).
+    fn run(
         &self,
-        f: impl FnOnce(&mut UserCore) -> T + Send + 'static,
-    ) -> Result<T, ActorProcessingErr> {
-        let core = self
-            .core
-            .clone()
-            .ok_or_else(|| ActorProcessingErr::from("user core missing"))?;
-        let span = tracing::Span::current();
-        let joined = tokio::task::spawn_blocking(move || {
-            span.in_scope(|| {
-                let mut guard = core.lock().unwrap_or_else(PoisonError::into_inner);
-                f(&mut guard)
-            })
-        })
-        .await;
-        // A panic inside the closure may have left the core half-updated: let the actor die
-        // (the supervisor restarts it from the files) rather than keep using it.
-        joined.map_err(|e| ActorProcessingErr::from(format!("user operation panicked: {e}")))
+        job: impl FnOnce(&mut UserCore) + Send + 'static,
+    ) -> Result<(), ActorProcessingErr> {
+        match &self.worker {
+            Some(w) if w.run(Box::new(job)) => Ok(()),
+            _ => Err(ActorProcessingErr::from("the user's worker thread is gone")),
+        }
     }
 }
 
@@ -343,7 +337,7 @@ impl Actor for UserActor {
         // Kept cheap: it runs inside the supervisor's spawn. Opening the vault is post_start's.
         Ok(UserState {
             args,
-            core: None,
+            worker: None,
             last_activity: Instant::now(),
         })
     }
@@ -353,19 +347,20 @@ impl Actor for UserActor {
         myself: ActorRef<UserMsg>,
         state: &mut UserState,
     ) -> Result<(), ActorProcessingErr> {
+        // Wait until a predecessor has let go of this vault (its core holds the guard).
         let owner = state.args.owner.clone().lock_owned().await;
         let (user, settings, hub) = (
             state.args.user.clone(),
             state.args.settings.clone(),
             state.args.hub.clone(),
         );
-        let core =
-            tokio::task::spawn_blocking(move || UserCore::open(&user, &settings, hub, owner))
-                .await
-                .map_err(|e| {
-                    ActorProcessingErr::from(format!("opening the vault panicked: {e}"))
-                })??;
-        state.core = Some(Arc::new(Mutex::new(core)));
+        let me = myself.clone();
+        let worker = Worker::start(
+            format!("vault-{user}"),
+            move || UserCore::open(&user, &settings, hub, owner),
+            move |reason| drop(me.cast(UserMsg::WorkerFailed(reason))),
+        )?;
+        state.worker = Some(worker);
         state.last_activity = Instant::now();
         myself.send_after(state.args.settings.actor_idle_timeout, || {
             UserMsg::IdleCheck
@@ -373,14 +368,21 @@ impl Actor for UserActor {
         Ok(())
     }
 
-    /// A clean stop (idle, evicted, shutdown): drop expired sessions and write the `last_seen`
-    /// times that lag, so sessions outlive this actor with the right age. Not run after a
-    /// crash, which loses at most those lagging times.
-    async fn post_stop(&self, _myself: ActorRef<UserMsg>, state: &mut UserState) -> Result<(), ActorProcessingErr> {
-        if state.core.is_some() {
-            if let Err(e) = state.blocking(|c| c.retire()).await? {
-                tracing::warn!(user = %state.args.user, error = %e, "session cleanup at stop failed");
-            }
+    /// A clean stop (idle, evicted, shutdown): after the queued jobs, drop expired sessions and
+    /// write the `last_seen` times that lag, so sessions outlive this actor with the right age.
+    /// Not run after a crash, which loses at most those lagging times.
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<UserMsg>,
+        state: &mut UserState,
+    ) -> Result<(), ActorProcessingErr> {
+        let user = state.args.user.clone();
+        if let Some(worker) = state.worker.take() {
+            worker.run(Box::new(move |c: &mut UserCore| {
+                if let Err(e) = c.retire() {
+                    tracing::warn!(user = %user, error = %e, "session cleanup at stop failed");
+                }
+            }));
         }
         Ok(())
     }
@@ -391,16 +393,13 @@ impl Actor for UserActor {
         message: UserMsg,
         state: &mut UserState,
     ) -> Result<(), ActorProcessingErr> {
-        if !matches!(message, UserMsg::IdleCheck) {
+        if !matches!(message, UserMsg::IdleCheck | UserMsg::WorkerFailed(_)) {
             state.last_activity = Instant::now();
         }
         match message {
             UserMsg::Initialize {
                 id, params, reply, ..
-            } => {
-                let out = state.blocking(move |c| c.initialize(id, params)).await?;
-                let _ = reply.send(out);
-            }
+            } => state.run(move |c| drop(reply.send(c.initialize(id, params))))?,
             UserMsg::Post {
                 caller,
                 session_id,
@@ -408,22 +407,19 @@ impl Actor for UserActor {
                 batch,
                 events,
                 reply,
-            } => {
-                let out = state
-                    .blocking(move |c| {
-                        c.post(&caller, &session_id, messages, batch, events.as_ref())
-                    })
-                    .await?;
+            } => state.run(move |c| {
+                let out = c.post(&caller, &session_id, messages, batch, events.as_ref());
+                // The POST's event stream ends before its answer arrives.
+                drop(events);
                 let _ = reply.send(out);
-            }
+            })?,
             UserMsg::OpenStream { session_id, reply } => {
-                let out = state.blocking(move |c| c.open_stream(&session_id)).await?;
-                let _ = reply.send(out);
+                state.run(move |c| drop(reply.send(c.open_stream(&session_id))))?
             }
             UserMsg::EndSession { session_id, reply } => {
-                let out = state.blocking(move |c| c.end_session(&session_id)).await?;
-                let _ = reply.send(out);
+                state.run(move |c| drop(reply.send(c.end_session(&session_id))))?
             }
+            UserMsg::WorkerFailed(reason) => return Err(ActorProcessingErr::from(reason)),
             UserMsg::IdleCheck => {
                 let idle_for = state.last_activity.elapsed();
                 let limit = state.args.settings.actor_idle_timeout;
@@ -438,7 +434,11 @@ impl Actor for UserActor {
                 }
             }
             #[cfg(feature = "test-hooks")]
-            UserMsg::Crash => panic!("crash requested by a test hook"),
+            UserMsg::Crash { in_worker: false } => panic!("crash requested by a test hook"),
+            #[cfg(feature = "test-hooks")]
+            UserMsg::Crash { in_worker: true } => {
+                state.run(|_| panic!("crash in a job requested by a test hook"))?
+            }
         }
         Ok(())
     }

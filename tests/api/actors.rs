@@ -63,9 +63,9 @@ async fn crash_mid_writes_loses_no_acknowledged_write_and_disturbs_no_one_else()
         })
     };
     let user = UserId::parse("alice").unwrap();
-    for _ in 0..3 {
+    for in_worker in [false, true, false] {
         tokio::time::sleep(Duration::from_millis(15)).await;
-        app.supervisor.crash_user(&user).await;
+        app.supervisor.crash_user(&user, in_worker).await;
     }
     let (acknowledged, _failed) = writer.await.unwrap();
     assert!(!acknowledged.is_empty());
@@ -124,7 +124,7 @@ async fn repeated_crashes_trip_the_crash_loop_guard_with_retry_after() {
     let user = UserId::parse("alice").unwrap();
     let mut saw_guard = false;
     for _ in 0..12 {
-        app.supervisor.crash_user(&user).await;
+        app.supervisor.crash_user(&user, true).await;
         tokio::time::sleep(Duration::from_millis(30)).await;
         let resp = app
             .post(&alice, Some(&sid))
@@ -237,14 +237,24 @@ async fn live_actors_are_capped_and_evicted_users_keep_their_sessions() {
     for i in 0..6 {
         let t = app.token(&format!("user{i}"));
         let s = app.session(&t).await;
-        app.ok(&t, &s, "write_note", json!({"path":"n.md","body":format!("mine {i}")})).await;
+        app.ok(
+            &t,
+            &s,
+            "write_note",
+            json!({"path":"n.md","body":format!("mine {i}")}),
+        )
+        .await;
         users.push((t, s));
         assert!(app.supervisor.live_actors().await <= 3);
     }
     assert_eq!(app.supervisor.live_actors().await, 3);
     for (i, (t, s)) in users.iter().enumerate() {
         let r = app.ok(t, s, "read_note", json!({"path":"n.md"})).await;
-        assert_eq!(r["body"], format!("mine {i}"), "an evicted user's session and notes are intact");
+        assert_eq!(
+            r["body"],
+            format!("mine {i}"),
+            "an evicted user's session and notes are intact"
+        );
     }
     assert_eq!(app.supervisor.stats().await.crashes, 0);
 }

@@ -62,14 +62,18 @@ impl Index {
         for tag in &filter.tags {
             args.push(SqlValue::Text(tag.clone()));
             let n = args.len();
-            ranked.push_str(&format!(" AND f.rowid IN (SELECT note FROM tags WHERE tag = ?{n})"));
+            ranked.push_str(&format!(
+                " AND f.rowid IN (SELECT note FROM tags WHERE tag = ?{n})"
+            ));
         }
         let candidates = limit + limit / 2 + 5;
         args.push(SqlValue::Integer(candidates as i64));
         ranked.push_str(&format!(" ORDER BY b ASC LIMIT ?{}", args.len()));
         let mut top: Vec<(i64, f64)> = {
             let mut stmt = self.conn().prepare_cached(&ranked)?;
-            let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
             rows.collect::<rusqlite::Result<_>>()?
         };
         if top.is_empty() {
@@ -77,22 +81,31 @@ impl Index {
         }
         // 2. The recency bonus (at most RECENCY_BONUS of a score) only reorders near-ties
         //    among the candidates.
-        let ids = top.iter().map(|(id, _)| id.to_string()).collect::<Vec<_>>().join(",");
+        let ids = top
+            .iter()
+            .map(|(id, _)| id.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
         let updated: std::collections::HashMap<i64, i64> = {
-            let mut stmt = self
-                .conn()
-                .prepare(&format!("SELECT id, updated_ms FROM notes WHERE id IN ({ids})"))?;
+            let mut stmt = self.conn().prepare(&format!(
+                "SELECT id, updated_ms FROM notes WHERE id IN ({ids})"
+            ))?;
             let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
             rows.collect::<rusqlite::Result<_>>()?
         };
         for (id, score) in top.iter_mut() {
-            let age_days = (now_ms - updated.get(id).copied().unwrap_or(now_ms)).max(0) as f64 / 86_400_000.0;
+            let age_days =
+                (now_ms - updated.get(id).copied().unwrap_or(now_ms)).max(0) as f64 / 86_400_000.0;
             *score *= 1.0 + RECENCY_BONUS / (1.0 + age_days / RECENCY_HALF_LIFE_DAYS);
         }
         top.sort_by(|a, b| a.1.total_cmp(&b.1));
         top.truncate(limit);
         // 3. Snippets, the expensive part, for the page only.
-        let ids = top.iter().map(|(id, _)| id.to_string()).collect::<Vec<_>>().join(",");
+        let ids = top
+            .iter()
+            .map(|(id, _)| id.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
         let mut details: std::collections::HashMap<i64, SearchHit> = {
             let mut stmt = self.conn().prepare(&format!(
                 "SELECT f.rowid, n.path, n.title,

@@ -627,11 +627,19 @@ mod tests {
                 assert_eq!(d["outputSchema"]["type"], "object", "{}", t.name);
             }
         }
-        let described = serde_json::to_string(&catalog().iter().map(Tool::describe).collect::<Vec<_>>()).unwrap();
-        assert!(!described.contains("uint"), "no Rust integer formats leak into schemas");
+        let described =
+            serde_json::to_string(&catalog().iter().map(Tool::describe).collect::<Vec<_>>())
+                .unwrap();
+        assert!(
+            !described.contains("uint"),
+            "no Rust integer formats leak into schemas"
+        );
         let read = find("read_note").unwrap().describe();
         let branches = read["outputSchema"]["anyOf"].as_array().unwrap();
-        assert!(branches[0]["required"].as_array().unwrap().contains(&json!("body")));
+        assert!(branches[0]["required"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("body")));
         assert_eq!(branches[1]["required"], json!(["code", "message"]));
         let write = find("write_note").unwrap().describe();
         let required = write["inputSchema"]["required"].as_array().unwrap();
