@@ -272,10 +272,16 @@ impl Index {
 
     /// What the index stores about one note.
     pub fn meta(&self, path: &str) -> rusqlite::Result<Option<NoteMeta>> {
+        Ok(self.meta_and_mtime(path)?.map(|(meta, _)| meta))
+    }
+
+    /// What the index stores about one note, with the file mtime it was indexed at (to tell
+    /// whether the file changed since).
+    pub fn meta_and_mtime(&self, path: &str) -> rusqlite::Result<Option<(NoteMeta, i64)>> {
         let row = self
             .conn()
             .prepare_cached(
-                "SELECT n.id, n.title, s.version, n.size, n.created, n.updated
+                "SELECT n.id, n.title, s.version, n.size, n.created, n.updated, n.mtime_ns
                  FROM notes n JOIN note_state s ON s.path = n.path WHERE n.path = ?1",
             )?
             .query_row([path], |r| {
@@ -290,10 +296,11 @@ impl Index {
                         updated: r.get(5)?,
                         tags: Vec::new(),
                     },
+                    r.get::<_, i64>(6)?,
                 ))
             })
             .optional()?;
-        let Some((id, mut meta)) = row else {
+        let Some((id, mut meta, mtime)) = row else {
             return Ok(None);
         };
         let mut stmt = self
@@ -302,7 +309,7 @@ impl Index {
         meta.tags = stmt
             .query_map([id], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
-        Ok(Some(meta))
+        Ok(Some((meta, mtime)))
     }
 
     /// A page of notes under `folder` (all when empty), ordered by path, starting after

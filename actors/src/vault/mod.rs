@@ -329,27 +329,32 @@ impl Vault {
         let path = NotePath::parse(raw_path)?;
         let file = paths::resolve(&self.root, &path)?;
         let (text, meta) = read_text(&file, &path, self.max_note_bytes)?;
+        let (size, mtime) = (meta.len(), mtime_ns(&meta));
+        // Unchanged since it was indexed: title, tags and version come from the index, and only
+        // the frontmatter needs parsing (links and inline tags are the costly part of a parse).
+        if let Some((indexed, indexed_mtime)) = self.index.meta_and_mtime(path.as_str())? {
+            if indexed.size == size && indexed_mtime == mtime {
+                let (frontmatter, body) = split(&text)
+                    .map_err(|e| VaultError::InvalidFrontmatter(format!("{path}: {e}")))?;
+                return Ok(Note {
+                    path: indexed.path,
+                    title: indexed.title,
+                    body: body.to_string(),
+                    created: fm_string(&frontmatter, "created"),
+                    updated: fm_string(&frontmatter, "updated"),
+                    metadata: frontmatter,
+                    tags: indexed.tags,
+                    version: indexed.version,
+                    size,
+                });
+            }
+        }
         let parsed = parse(&path, &text)
             .map_err(|e| VaultError::InvalidFrontmatter(format!("{path}: {e}")))?;
-        let size = meta.len();
-        let fresh = self.index.file_facts(path.as_str())? == Some((size, mtime_ns(&meta)));
-        if !fresh {
-            let hash = hash(text.as_bytes());
-            let mtime = mtime_ns(&meta);
-            self.change_index(|tx| {
-                store(
-                    tx,
-                    &path,
-                    &parsed,
-                    size,
-                    mtime,
-                    &hash,
-                    mtime / 1_000_000,
-                    false,
-                    Resolve::Now,
-                )
-            })?;
-        }
+        let hash = hash(text.as_bytes());
+        self.change_index(|tx| {
+            store(tx, &path, &parsed, size, mtime, &hash, mtime / 1_000_000, false, Resolve::Now)
+        })?;
         let version = self.index.current_version(path.as_str())?;
         Ok(Note {
             path: path.to_string(),
@@ -583,13 +588,20 @@ fn store(
     Ok(Index::upsert(tx, &record, new_content, resolve)?)
 }
 
-/// Split and parse a note file; the title falls back to the first `# heading`, then the stem.
-fn parse(path: &NotePath, text: &str) -> Result<Parsed, markdown::FrontmatterError> {
+/// The frontmatter (parsed) and body of a note file.
+fn split(text: &str) -> Result<(Map<String, Value>, &str), markdown::FrontmatterError> {
     let (yaml, body) = markdown::split_frontmatter(text)?;
     let frontmatter = match yaml {
         Some(y) => markdown::parse_frontmatter(y)?,
         None => Map::new(),
     };
+    Ok((frontmatter, body))
+}
+
+/// Split and parse a note file; the title falls back to the first `# heading`, then the stem.
+/// Tags are sorted, as the index keeps them.
+fn parse(path: &NotePath, text: &str) -> Result<Parsed, markdown::FrontmatterError> {
+    let (frontmatter, body) = split(text)?;
     let title = frontmatter
         .get("title")
         .and_then(Value::as_str)
@@ -599,11 +611,9 @@ fn parse(path: &NotePath, text: &str) -> Result<Parsed, markdown::FrontmatterErr
         .or_else(|| markdown::first_heading(body))
         .unwrap_or_else(|| path.stem().to_string());
     let mut tags = markdown::frontmatter_tags(&frontmatter);
-    for tag in markdown::extract_inline_tags(body) {
-        if !tags.contains(&tag) {
-            tags.push(tag);
-        }
-    }
+    tags.extend(markdown::extract_inline_tags(body));
+    tags.sort();
+    tags.dedup();
     Ok(Parsed {
         links: markdown::extract_links(body),
         body: body.to_string(),
