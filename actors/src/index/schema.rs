@@ -88,12 +88,14 @@ pub fn prepare(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "busy_timeout", 5000)?;
+    conn.pragma_update(None, "wal_autocheckpoint", 8000)?;
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     conn.execute_batch(STATE)?;
     if version != SCHEMA_VERSION {
         conn.execute_batch(DROP_INDEX)?;
     }
     conn.execute_batch(INDEX)?;
+    conn.execute_batch("INSERT INTO notes_fts(notes_fts, rank) VALUES('automerge', 8)")?;
     conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     Ok(())
 }
