@@ -193,6 +193,7 @@ impl Application {
         };
         let token = self.state.shutdown.clone();
         let supervisor = self.state.supervisor.clone();
+        tokio::spawn(return_free_memory(token.clone()));
         let router = http::router(self.state, layers);
         let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(async move {
@@ -203,6 +204,21 @@ impl Application {
             .await;
         supervisor.shutdown().await;
         served.map_err(StartError::Serve)
+    }
+}
+
+/// Every few seconds, hand memory that stopped actors freed back to the OS. The allocator keeps
+/// freed pages in per-thread arenas for reuse; after a crowd of users idles out that would hold
+/// the peak forever.
+async fn return_free_memory(stop: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        // SAFETY: malloc_trim only releases free memory; it is safe to call at any time.
+        let _ = tokio::task::spawn_blocking(|| unsafe { libc::malloc_trim(0) }).await;
     }
 }
 

@@ -8,11 +8,6 @@ use vault_mcp::cli::{Cli, Command};
 use vault_mcp::config::Config;
 use vault_mcp::telemetry;
 
-/// mimalloc hands memory back to the OS when user actors stop, where the system allocator keeps
-/// a per-thread arena for every blocking thread that ever ran.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Blocking threads (SQL and file I/O) at most; each user actor uses one at a time.
 const MAX_BLOCKING_THREADS: usize = 128;
 

@@ -4,8 +4,8 @@
 //! The request path, in three files:
 //! - [`supervisor`]: the only way to reach a user's actor; spawns it lazily, restarts it after a
 //!   crash, retires it when idle, and never lets two actors own one vault.
-//! - [`user_actor`]: one actor per user; serialises that user's operations and runs each one
-//!   (SQL and file I/O) off the async workers.
+//! - [`user_actor`]: one actor per user; serialises that user's operations and runs them (SQL
+//!   and file I/O) on its own [`worker`] thread, off the async workers.
 //! - [`mcp::dispatch`]: turns one JSON-RPC message into an MCP answer for a user's session.
 //!
 //! Below them: [`vault`] (note paths, markdown, crash-safe files), [`index`] (the per-user SQLite

@@ -1,9 +1,9 @@
 //! One actor per user: the only owner of that user's vault folder, SQLite connection and MCP
 //! sessions.
 //!
-//! Messages are handled one at a time, so a user's operations are serialised and users never
-//! share a lock. Each message runs as one closure on a blocking thread (SQL and file I/O never
-//! run on the async workers). The actor stops itself, through the supervisor, after
+//! Messages are handled one at a time and become jobs, in order, on the actor's own worker thread
+//! (SQL and file I/O never run on the async workers), so a user's operations are serialised and
+//! users never share a lock. The actor stops itself, through the supervisor, after
 //! `actor_idle_timeout` without a message.
 
 use std::sync::Arc;
@@ -117,14 +117,14 @@ impl UserMsg {
     }
 }
 
-/// The user's data, owned by the actor and lent to one blocking closure at a time.
+/// The user's data, owned by the actor's worker thread.
 pub struct UserCore {
     vault: Vault,
     sessions: Sessions,
     hub: Arc<Hub>,
     options: McpOptions,
     /// Held for as long as this core exists: a successor actor waits for it, so two actors
-    /// never own one vault, even when this one died with a closure still running.
+    /// never own one vault, even when this one died with jobs still queued on its thread.
     _owner: OwnedMutexGuard<()>,
 }
 
@@ -356,10 +356,9 @@ impl Actor for UserActor {
         );
         let me = myself.clone();
         let worker = Worker::start(
-            format!("vault-{user}"),
             move || UserCore::open(&user, &settings, hub, owner),
             move |reason| drop(me.cast(UserMsg::WorkerFailed(reason))),
-        )?;
+        );
         state.worker = Some(worker);
         state.last_activity = Instant::now();
         myself.send_after(state.args.settings.actor_idle_timeout, || {

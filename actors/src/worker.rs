@@ -1,12 +1,15 @@
-//! The user actor's own thread: where all of one user's SQL and file I/O runs, one job at a
-//! time, in the order the actor hands them over.
+//! Where all of one user's SQL and file I/O runs: jobs, one at a time, in the order the actor
+//! hands them over, on the blocking thread pool (never on the async workers).
 //!
-//! The actor never waits for a job: it queues it and takes its next message, so one user's
-//! requests are pipelined (the thread is never idle while work is queued) yet still strictly
-//! serialised. Each job answers its caller itself, through the reply port it carries.
+//! The actor never waits for a job: it queues it and takes its next message. While jobs are
+//! queued, one blocking task drains them back to back, so a user's requests are pipelined (and a
+//! burst costs one thread hand-off, not one per request) yet strictly serialised. Each job
+//! answers its caller itself, through the reply port it carries. Threads come from the shared
+//! pool, so an idle user costs no thread.
 
+use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::error::VaultError;
 use crate::user_actor::UserCore;
@@ -14,49 +17,142 @@ use crate::user_actor::UserCore;
 /// One operation on the user's data.
 pub type Job = Box<dyn FnOnce(&mut UserCore) + Send>;
 
-/// Stack of a worker thread: SQLite and the YAML parser need well under this.
-const STACK_BYTES: usize = 1024 * 1024;
+type Open = Box<dyn FnOnce() -> Result<UserCore, VaultError> + Send>;
+type Failed = Box<dyn FnOnce(String) + Send>;
 
-/// The handle the actor keeps; dropping it lets the thread finish the queued jobs and exit.
+enum Task {
+    /// Build the core; always the first task.
+    Open(Open),
+    Job(Job),
+}
+
+struct Queue {
+    tasks: VecDeque<Task>,
+    /// A blocking task is draining the queue now.
+    draining: bool,
+    /// The core could not be opened or a job panicked: nothing runs any more.
+    broken: bool,
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    /// The user's data; `None` until opened and after a failure.
+    core: Mutex<Option<UserCore>>,
+    /// Told (once) why the worker broke.
+    failed: Mutex<Option<Failed>>,
+    runtime: tokio::runtime::Handle,
+}
+
+/// The actor's handle on its jobs. Once the handle and the draining task are both gone, the
+/// core is dropped, and with it the vault's ownership lock.
 pub struct Worker {
-    jobs: mpsc::Sender<Job>,
+    shared: Arc<Shared>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Jobs run under catch_unwind, so a poisoned lock can only come from a panic that was
+    // already turned into a broken worker.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Worker {
-    /// Start the thread: it first runs `open` to build the user's core, then jobs until the
-    /// handle is dropped. When opening fails or a job panics, `failed` is told why and the
-    /// thread exits, dropping the core (and with it the vault's ownership lock).
+    /// Start a worker whose first task opens the user's core with `open`. When opening fails or
+    /// a job panics, `failed` is told why, the queued jobs are dropped (their callers learn the
+    /// actor restarted) and the core is dropped. Must be called within a tokio runtime.
     pub fn start(
-        name: String,
         open: impl FnOnce() -> Result<UserCore, VaultError> + Send + 'static,
         failed: impl FnOnce(String) + Send + 'static,
-    ) -> std::io::Result<Worker> {
-        let (jobs, queue) = mpsc::channel::<Job>();
-        let span = tracing::Span::current();
-        std::thread::Builder::new()
-            .name(name)
-            .stack_size(STACK_BYTES)
-            .spawn(move || {
-                let _entered = span.enter();
-                let mut core = match catch_unwind(AssertUnwindSafe(open)) {
-                    Ok(Ok(core)) => core,
-                    Ok(Err(e)) => return failed(format!("cannot open the vault: {e}")),
-                    Err(_) => return failed("opening the vault panicked".into()),
-                };
-                while let Ok(job) = queue.recv() {
-                    // A panic may have left the core half-updated: stop using it. The actor
-                    // is told, dies, and the supervisor starts a fresh one from the files.
-                    if catch_unwind(AssertUnwindSafe(|| job(&mut core))).is_err() {
-                        return failed("a user operation panicked".into());
-                    }
-                }
-            })?;
-        Ok(Worker { jobs })
+    ) -> Worker {
+        let worker = Worker {
+            shared: Arc::new(Shared {
+                queue: Mutex::new(Queue {
+                    tasks: VecDeque::new(),
+                    draining: false,
+                    broken: false,
+                }),
+                core: Mutex::new(None),
+                failed: Mutex::new(Some(Box::new(failed))),
+                runtime: tokio::runtime::Handle::current(),
+            }),
+        };
+        worker.push(Task::Open(Box::new(open)));
+        worker
     }
 
-    /// Queue `job`; false when the thread is gone (the job, and the reply it carries, are
+    /// Queue `job`; false when the worker is broken (the job, and the reply it carries, are
     /// dropped, so its caller learns the actor restarted).
     pub fn run(&self, job: Job) -> bool {
-        self.jobs.send(job).is_ok()
+        self.push(Task::Job(job))
+    }
+
+    fn push(&self, task: Task) -> bool {
+        let mut q = lock(&self.shared.queue);
+        if q.broken {
+            return false;
+        }
+        q.tasks.push_back(task);
+        if !q.draining {
+            q.draining = true;
+            let shared = self.shared.clone();
+            let span = tracing::Span::current();
+            self.shared
+                .runtime
+                .spawn_blocking(move || span.in_scope(|| shared.drain()));
+        }
+        true
+    }
+}
+
+impl Shared {
+    /// Run queued tasks back to back until the queue is empty.
+    fn drain(&self) {
+        loop {
+            let task = {
+                let mut q = lock(&self.queue);
+                match q.tasks.pop_front() {
+                    Some(task) if !q.broken => task,
+                    _ => {
+                        q.draining = false;
+                        return;
+                    }
+                }
+            };
+            let failure = match task {
+                Task::Open(open) => match catch_unwind(AssertUnwindSafe(open)) {
+                    Ok(Ok(core)) => {
+                        *lock(&self.core) = Some(core);
+                        None
+                    }
+                    Ok(Err(e)) => Some(format!("cannot open the vault: {e}")),
+                    Err(_) => Some("opening the vault panicked".to_string()),
+                },
+                Task::Job(job) => {
+                    let mut core = lock(&self.core);
+                    match core.as_mut() {
+                        Some(c) => catch_unwind(AssertUnwindSafe(|| job(c)))
+                            .err()
+                            .map(|_| "a user operation panicked".to_string()),
+                        None => None,
+                    }
+                }
+            };
+            if let Some(reason) = failure {
+                // A panic may have left the core half-updated: stop using it. The actor is
+                // told, dies, and the supervisor starts a fresh one from the files.
+                self.break_down(reason);
+            }
+        }
+    }
+
+    fn break_down(&self, reason: String) {
+        {
+            let mut q = lock(&self.queue);
+            q.broken = true;
+            q.tasks.clear();
+        }
+        *lock(&self.core) = None;
+        if let Some(tell) = lock(&self.failed).take() {
+            tell(reason);
+        }
     }
 }

@@ -184,15 +184,7 @@ async fn open_stream_does_not_keep_an_idle_actor_alive() {
     let app = spawn_app_with(|c| c.actor_idle_timeout = Duration::from_millis(300)).await;
     let t = app.token("alice");
     let s = app.session(&t).await;
-    let stream = app
-        .client
-        .get(format!("{}/mcp", app.base))
-        .bearer_auth(&t)
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", &s)
-        .send()
-        .await
-        .unwrap();
+    let stream = app.get_stream(&t, &s, "text/event-stream").await;
     assert_eq!(stream.status(), StatusCode::OK);
     let sup = app.supervisor.clone();
     assert!(

@@ -132,12 +132,30 @@ async fn a_file_edited_on_disk_while_running_is_read_and_reindexed_fresh() {
     let app = spawn_app().await;
     let t = app.token("alice");
     let s = app.session(&t).await;
-    app.ok(&t, &s, "write_note", json!({"path":"live.md","body":"before #old"})).await;
-    assert_eq!(app.ok(&t, &s, "read_note", json!({"path":"live.md"})).await["tags"], json!(["old"]));
-    std::fs::write(app.vault_dir("alice").join("live.md"), "---\ntitle: Edited\n---\nafter outsideword #new\n").unwrap();
+    app.ok(
+        &t,
+        &s,
+        "write_note",
+        json!({"path":"live.md","body":"before #old"}),
+    )
+    .await;
+    assert_eq!(
+        app.ok(&t, &s, "read_note", json!({"path":"live.md"})).await["tags"],
+        json!(["old"])
+    );
+    std::fs::write(
+        app.vault_dir("alice").join("live.md"),
+        "---\ntitle: Edited\n---\nafter outsideword #new\n",
+    )
+    .unwrap();
     let r = app.ok(&t, &s, "read_note", json!({"path":"live.md"})).await;
-    assert_eq!((r["title"].as_str(), r["body"].as_str()), (Some("Edited"), Some("after outsideword #new\n")));
+    assert_eq!(
+        (r["title"].as_str(), r["body"].as_str()),
+        (Some("Edited"), Some("after outsideword #new\n"))
+    );
     assert_eq!(r["tags"], json!(["new"]));
-    let found = app.ok(&t, &s, "search_notes", json!({"query":"outsideword"})).await;
+    let found = app
+        .ok(&t, &s, "search_notes", json!({"query":"outsideword"}))
+        .await;
     assert_eq!(hit_paths(&found), vec!["live.md"]);
 }

@@ -161,6 +161,28 @@ impl TestApp {
         self.session_at(token, LATEST).await
     }
 
+    /// The HTTP status of a `ping` on `sid`.
+    pub async fn ping_status(&self, token: &str, sid: &str) -> StatusCode {
+        self.post(token, Some(sid))
+            .json(&json!({"jsonrpc":"2.0","id":1,"method":"ping"}))
+            .send()
+            .await
+            .expect("ping")
+            .status()
+    }
+
+    /// `GET /mcp` on `sid` with `accept`: the session's event stream (or a refusal).
+    pub async fn get_stream(&self, token: &str, sid: &str, accept: &str) -> Response {
+        self.client
+            .get(format!("{}/mcp", self.base))
+            .bearer_auth(token)
+            .header("accept", accept)
+            .header("mcp-session-id", sid)
+            .send()
+            .await
+            .expect("GET /mcp")
+    }
+
     /// A JSON-RPC request on a session; returns the whole response body.
     pub async fn rpc(&self, token: &str, sid: &str, method: &str, params: Value) -> Value {
         let resp = self

@@ -302,15 +302,7 @@ async fn subscriber_is_told_when_another_session_changes_the_note() {
         )
         .await;
     assert_eq!(sub["result"], json!({}));
-    let stream = app
-        .client
-        .get(format!("{}/mcp", app.base))
-        .bearer_auth(&t)
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", &watcher)
-        .send()
-        .await
-        .unwrap();
+    let stream = app.get_stream(&t, &watcher, "text/event-stream").await;
     let mut reader = SseReader::new(stream);
     app.ok(
         &t,

@@ -97,13 +97,10 @@ async fn request_without_session_header_is_400() {
 async fn unknown_session_is_404() {
     let app = spawn_app().await;
     let token = app.token("alice");
-    let resp = app
-        .post(&token, Some("0123456789abcdef0123456789abcdef"))
-        .json(&json!({"jsonrpc":"2.0","id":1,"method":"ping"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let status = app
+        .ping_status(&token, "0123456789abcdef0123456789abcdef")
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
@@ -138,13 +135,7 @@ async fn expired_session_is_404() {
     let token = app.token("alice");
     let sid = app.session(&token).await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let resp = app
-        .post(&token, Some(&sid))
-        .json(&json!({"jsonrpc":"2.0","id":1,"method":"ping"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    assert_eq!(app.ping_status(&token, &sid).await, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
@@ -164,26 +155,10 @@ async fn get_opens_the_sessions_event_stream() {
     let app = spawn_app().await;
     let token = app.token("alice");
     let sid = app.session(&token).await;
-    let resp = app
-        .client
-        .get(format!("{}/mcp", app.base))
-        .bearer_auth(&token)
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", &sid)
-        .send()
-        .await
-        .unwrap();
+    let resp = app.get_stream(&token, &sid, "text/event-stream").await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert!(header(resp.headers(), "content-type").starts_with("text/event-stream"));
-    let unknown = app
-        .client
-        .get(format!("{}/mcp", app.base))
-        .bearer_auth(&token)
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", "nope")
-        .send()
-        .await
-        .unwrap();
+    let unknown = app.get_stream(&token, "nope", "text/event-stream").await;
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
 }
 
@@ -204,15 +179,7 @@ async fn accept_without_both_types_is_406() {
         assert_eq!(resp.status(), StatusCode::NOT_ACCEPTABLE, "{accept}");
     }
     let sid = app.session(&token).await;
-    let get = app
-        .client
-        .get(format!("{}/mcp", app.base))
-        .bearer_auth(&token)
-        .header("accept", "application/json")
-        .header("mcp-session-id", &sid)
-        .send()
-        .await
-        .unwrap();
+    let get = app.get_stream(&token, &sid, "application/json").await;
     assert_eq!(get.status(), StatusCode::NOT_ACCEPTABLE);
 }
 

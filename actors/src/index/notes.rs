@@ -71,6 +71,17 @@ pub struct TagCount {
     pub count: u64,
 }
 
+/// A `ListedNote` from a row of (path, title, version, size, updated).
+fn listed_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ListedNote> {
+    Ok(ListedNote {
+        path: r.get(0)?,
+        title: r.get(1)?,
+        version: r.get(2)?,
+        size: r.get(3)?,
+        updated: r.get(4)?,
+    })
+}
+
 fn bump_version(
     tx: &Transaction<'_>,
     path: &str,
@@ -333,15 +344,7 @@ impl Index {
         )?;
         let rows = stmt.query_map(
             params![prefix, after.unwrap_or(""), limit as i64 + 1],
-            |r| {
-                Ok(ListedNote {
-                    path: r.get(0)?,
-                    title: r.get(1)?,
-                    version: r.get(2)?,
-                    size: r.get(3)?,
-                    updated: r.get(4)?,
-                })
-            },
+            listed_row,
         )?;
         let mut notes: Vec<ListedNote> = rows.collect::<rusqlite::Result<_>>()?;
         let more = notes.len() > limit;
@@ -371,15 +374,7 @@ impl Index {
              JOIN note_state st ON st.path = s.path
              WHERE t.path = ?1 ORDER BY s.path",
         )?;
-        let rows = stmt.query_map([path], |r| {
-            Ok(ListedNote {
-                path: r.get(0)?,
-                title: r.get(1)?,
-                version: r.get(2)?,
-                size: r.get(3)?,
-                updated: r.get(4)?,
-            })
-        })?;
+        let rows = stmt.query_map([path], listed_row)?;
         rows.collect()
     }
 
@@ -414,15 +409,7 @@ impl Index {
              FROM tags t JOIN notes n ON n.id = t.note JOIN note_state s ON s.path = n.path
              WHERE t.tag = ?1 ORDER BY n.path LIMIT ?2",
         )?;
-        let rows = stmt.query_map(params![tag, limit as i64], |r| {
-            Ok(ListedNote {
-                path: r.get(0)?,
-                title: r.get(1)?,
-                version: r.get(2)?,
-                size: r.get(3)?,
-                updated: r.get(4)?,
-            })
-        })?;
+        let rows = stmt.query_map(params![tag, limit as i64], listed_row)?;
         rows.collect()
     }
 

@@ -353,7 +353,17 @@ impl Vault {
             .map_err(|e| VaultError::InvalidFrontmatter(format!("{path}: {e}")))?;
         let hash = hash(text.as_bytes());
         self.change_index(|tx| {
-            store(tx, &path, &parsed, size, mtime, &hash, mtime / 1_000_000, false, Resolve::Now)
+            store(
+                tx,
+                &path,
+                &parsed,
+                size,
+                mtime,
+                &hash,
+                mtime / 1_000_000,
+                false,
+                Resolve::Now,
+            )
         })?;
         let version = self.index.current_version(path.as_str())?;
         Ok(Note {
