@@ -45,8 +45,9 @@ MODES
            and the time from that user's first request to its first list_notes answer is
            taken. (2) Cold start of an idled-out actor whose vault is indexed
            (ACTOR_IDLE_TIMEOUT=1s, wait 2.5 s, time the next read_note). (3) Server RSS with K
-           users (--actors) each holding one live session (initialize only), and again after
-           their actors idled out; RSS per live actor = delta / sessions opened.
+           users (--actors) each holding one live session (initialize only; at most --live-cap
+           actors are alive at once, the server retiring the least recently used), and again
+           after the actors idled out; RSS per live actor = delta / live actors.
   all      run, then scale (the default when no mode is given).
   ceiling  Serve only the ceiling endpoint on loopback and print its URL; then
            `vault-bench run --url <URL> --secret x` self-tests the whole client against it.
@@ -212,6 +213,10 @@ struct ScaleArgs {
     /// Cold-start samples (the median is reported)
     #[arg(long, default_value_t = 3)]
     cold_samples: usize,
+    /// The server's MAX_LIVE_ACTORS in the memory phase (its default is 1024): at most this
+    /// many actors live at once; RSS per live actor divides by it
+    #[arg(long, default_value_t = 1024)]
+    live_cap: usize,
 }
 
 #[derive(Args, Clone)]
@@ -475,6 +480,7 @@ async fn scale_mode(global: &Global, args: &ScaleArgs, http: &reqwest::Client) -
         open_concurrency: args.open_concurrency,
         idle_timeout: args.idle_timeout,
         cold_samples: args.cold_samples.max(1),
+        live_cap: args.live_cap.max(1),
     };
     let report = scale::run(&base, &corpus, &spec, http).await?;
     report_errors("scale", &report.errors);

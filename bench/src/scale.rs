@@ -30,6 +30,9 @@ pub struct ScaleSpec {
     /// the K sessions are still being opened.
     pub idle_timeout: Duration,
     pub cold_samples: usize,
+    /// The server's `MAX_LIVE_ACTORS` in the memory phase: at most this many of the K users'
+    /// actors are alive at once (the server retires the least recently used beyond it).
+    pub live_cap: usize,
 }
 
 /// What the scale run measured, as `(metric, value)` rows, plus every error it met.
@@ -158,9 +161,12 @@ pub async fn run(
     server.stop().await?;
 
     // Phase 3: memory with K live actors, then after they idled out.
+    let mut extra_env = vec![("MAX_LIVE_ACTORS".to_string(), spec.live_cap.to_string())];
+    extra_env.extend(base.extra_env.iter().cloned());
     let mem_cfg = ServerConfig {
         root: base.root.join("memory"),
         idle_timeout: humantime::format_duration(spec.idle_timeout).to_string(),
+        extra_env,
         ..base.clone()
     };
     let server = ServerProcess::start(&mem_cfg).await?;
@@ -192,16 +198,19 @@ pub async fn run(
         "server RSS before".into(),
         crate::report::format_bytes(baseline),
     ));
+    let live_actors = opened.min(spec.live_cap as u64);
     rows.push((
-        format!("server RSS with {opened} live actors"),
+        format!("server RSS, {opened} sessions open, {live_actors} actors live"),
         crate::report::format_bytes(live),
     ));
     rows.push((
-        "server RSS after they idled out".into(),
+        "server RSS after the actors idled out".into(),
         crate::report::format_bytes(idle),
     ));
     let per = |a: Option<u64>, b: Option<u64>| match (a, b) {
-        (Some(a), Some(b)) if opened > 0 => format_size((a as f64 - b as f64) / opened as f64),
+        (Some(a), Some(b)) if live_actors > 0 => {
+            format_size((a as f64 - b as f64) / live_actors as f64)
+        }
         _ => "-".into(),
     };
     rows.push((
