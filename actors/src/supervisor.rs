@@ -7,7 +7,8 @@
 //! (so a successor waits until its predecessor has let go of the vault).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use ractor::rpc::CallResult;
@@ -54,13 +55,27 @@ struct Slot {
     owner: Arc<tokio::sync::Mutex<()>>,
     /// When this user's actor crashed recently (oldest first), for the crash-loop guard.
     crashes: VecDeque<Instant>,
-    /// When a message was last routed to this user, to pick whom to retire at the cap.
-    last_routed: Instant,
+    /// When a message was last sent to this user (ms since start), to pick whom to retire at
+    /// the cap; shared with the routing table, whose readers bump it.
+    last_used: Arc<AtomicU64>,
+}
+
+/// The running user actors, published by the supervisor for the handle to read: a request for
+/// a user whose actor runs goes straight to it, without queueing in the supervisor's mailbox.
+/// Only the supervisor writes it (spawn, retire, crash); a reader that finds a stale entry gets
+/// its message back and routes it through the supervisor instead.
+type Routes = Arc<RwLock<HashMap<UserId, (ActorRef<UserMsg>, Arc<AtomicU64>)>>>;
+
+/// Milliseconds since `epoch`, for `last_used`.
+fn ms_since(epoch: Instant) -> u64 {
+    epoch.elapsed().as_millis() as u64
 }
 
 pub struct SupervisorState {
     settings: Arc<Settings>,
     slots: HashMap<UserId, Slot>,
+    routes: Routes,
+    epoch: Instant,
     /// Which user a running actor belongs to, to interpret supervision events.
     owners: HashMap<ActorId, UserId>,
     /// User actors that crashed since start.
@@ -85,9 +100,10 @@ impl SupervisorState {
             hub: Arc::new(Hub::default()),
             owner: Arc::new(tokio::sync::Mutex::new(())),
             crashes: VecDeque::new(),
-            last_routed: Instant::now(),
+            last_used: Arc::new(AtomicU64::new(0)),
         });
-        slot.last_routed = Instant::now();
+        slot.last_used
+            .store(ms_since(self.epoch), Ordering::Relaxed);
         if let Some(actor) = &slot.actor {
             return Ok(actor.clone());
         }
@@ -127,6 +143,7 @@ impl SupervisorState {
             .map_err(|e| ActorError::Storage(format!("could not start the user's actor: {e}")))?;
         if let Some(slot) = self.slots.get_mut(user) {
             slot.actor = Some(actor.clone());
+            write(&self.routes).insert(user.clone(), (actor.clone(), slot.last_used.clone()));
         }
         self.live += 1;
         self.owners.insert(actor.get_id(), user.clone());
@@ -137,6 +154,7 @@ impl SupervisorState {
     /// sessions stay valid and the next request starts a fresh actor.
     fn retire(&mut self, user: &UserId) {
         if let Some(actor) = self.slots.get_mut(user).and_then(|s| s.actor.take()) {
+            write(&self.routes).remove(user);
             self.live = self.live.saturating_sub(1);
             let _ = actor.drain();
         }
@@ -148,7 +166,7 @@ impl SupervisorState {
             .slots
             .iter()
             .filter(|(u, s)| s.actor.is_some() && *u != except)
-            .min_by_key(|(_, s)| s.last_routed)
+            .min_by_key(|(_, s)| s.last_used.load(Ordering::Relaxed))
             .map(|(u, _)| u.clone());
         if let Some(user) = victim {
             tracing::debug!(user = %user, "retiring the least recently used actor at the cap");
@@ -164,6 +182,7 @@ impl SupervisorState {
         if let Some(slot) = self.slots.get_mut(&user) {
             if slot.actor.as_ref().is_some_and(|a| a.get_id() == id) {
                 slot.actor = None;
+                write(&self.routes).remove(&user);
                 self.live = self.live.saturating_sub(1);
             }
             if crashed {
@@ -177,15 +196,17 @@ impl SupervisorState {
 impl Actor for SupervisorActor {
     type Msg = SupervisorMsg;
     type State = SupervisorState;
-    type Arguments = Arc<Settings>;
+    type Arguments = (Arc<Settings>, Routes, Instant);
 
     async fn pre_start(
         &self,
         _myself: ActorRef<SupervisorMsg>,
-        settings: Arc<Settings>,
+        (settings, routes, epoch): (Arc<Settings>, Routes, Instant),
     ) -> Result<SupervisorState, ActorProcessingErr> {
         Ok(SupervisorState {
             settings,
+            routes,
+            epoch,
             slots: HashMap::new(),
             owners: HashMap::new(),
             crashes: 0,
@@ -283,6 +304,13 @@ impl Actor for SupervisorActor {
     }
 }
 
+/// The reply to an `ask`; a dropped reply port means the actor stopped before answering.
+async fn answer<T>(
+    rx: tokio::sync::oneshot::Receiver<Result<T, ActorError>>,
+) -> Result<T, ActorError> {
+    rx.await.unwrap_or(Err(ActorError::Restarted))
+}
+
 /// Cancellations and answers to our own requests steer running work; they never wait for the
 /// user's actor.
 fn is_control(m: &Message) -> bool {
@@ -293,40 +321,65 @@ fn is_control(m: &Message) -> bool {
     }
 }
 
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    // Every write is one map call: a poisoned lock holds a consistent map.
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// A handle on the running supervisor: the typed API the front calls.
 #[derive(Clone)]
 pub struct Supervisor {
     actor: ActorRef<SupervisorMsg>,
+    routes: Routes,
+    epoch: Instant,
 }
 
 impl Supervisor {
     /// Start the supervisor (no user actor runs until its user's first request).
     pub async fn start(settings: Settings) -> Result<Self, ractor::SpawnErr> {
-        let (actor, _) = Actor::spawn(None, SupervisorActor, Arc::new(settings)).await?;
-        Ok(Supervisor { actor })
+        let routes = Routes::default();
+        let epoch = Instant::now();
+        let args = (Arc::new(settings), routes.clone(), epoch);
+        let (actor, _) = Actor::spawn(None, SupervisorActor, args).await?;
+        Ok(Supervisor {
+            actor,
+            routes,
+            epoch,
+        })
     }
 
+    /// Send a message built around a reply port to `user`'s actor — directly when it runs,
+    /// else through the supervisor, which starts it — and wait for the answer.
     async fn ask<T: Send + 'static>(
         &self,
         user: &UserId,
         build: impl FnOnce(ractor::RpcReplyPort<Result<T, ActorError>>) -> UserMsg,
     ) -> Result<T, ActorError> {
-        let user = user.clone();
-        let call = self
-            .actor
-            .call(
-                |reply| SupervisorMsg::Route {
-                    user,
-                    msg: build(reply),
-                },
-                None,
-            )
-            .await;
-        match call {
-            Ok(CallResult::Success(out)) => out,
-            Ok(CallResult::Timeout) | Ok(CallResult::SenderError) => Err(ActorError::Restarted),
-            Err(e) => Err(ActorError::Storage(format!("supervisor unavailable: {e}"))),
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let mut msg = build(tx.into());
+        let route = self
+            .routes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(user)
+            .cloned();
+        if let Some((actor, last_used)) = route {
+            last_used.store(ms_since(self.epoch), Ordering::Relaxed);
+            match actor.cast(msg) {
+                Ok(()) => return answer(rx).await,
+                // Retired or dead a moment ago: the supervisor knows what to do.
+                Err(MessagingErr::SendErr(back)) => msg = back,
+                Err(_) => return Err(ActorError::Restarted),
+            }
         }
+        let routed = SupervisorMsg::Route {
+            user: user.clone(),
+            msg,
+        };
+        if self.actor.cast(routed).is_err() {
+            return Err(ActorError::Storage("supervisor unavailable".into()));
+        }
+        answer(rx).await
     }
 
     /// Start a session for `caller` with an `initialize` request.
