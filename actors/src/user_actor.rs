@@ -1,10 +1,10 @@
 //! One actor per user: the only owner of that user's vault folder, SQLite connection and MCP
 //! sessions.
 //!
-//! Messages are handled one at a time and become jobs, in order, on the actor's own worker thread
-//! (SQL and file I/O never run on the async workers), so a user's operations are serialised and
-//! users never share a lock. The actor stops itself, through the supervisor, after
-//! `actor_idle_timeout` without a message.
+//! Messages are handled one at a time and become jobs, in order, on the actor's worker queue,
+//! drained on the blocking pool (SQL and file I/O never run on the async workers), so a user's
+//! operations are serialised and users never share a lock. The actor stops itself, through the
+//! supervisor, after `actor_idle_timeout` without a message.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -94,9 +94,9 @@ pub enum UserMsg {
     },
     /// Timer tick: stop if nothing happened for `actor_idle_timeout`.
     IdleCheck,
-    /// The worker thread could not open the vault or a job panicked: the actor must die.
+    /// The worker could not open the vault or a job panicked: the actor must die.
     WorkerFailed(String),
-    /// Panic on purpose (in the actor, or in a job on its thread), so tests can show what
+    /// Panic on purpose (in the actor, or in one of its jobs), so tests can show what
     /// survives a crash.
     #[cfg(feature = "test-hooks")]
     Crash { in_worker: bool },
@@ -117,14 +117,14 @@ impl UserMsg {
     }
 }
 
-/// The user's data, owned by the actor's worker thread.
+/// The user's data, owned by the actor's worker.
 pub struct UserCore {
     vault: Vault,
     sessions: Sessions,
     hub: Arc<Hub>,
     options: McpOptions,
     /// Held for as long as this core exists: a successor actor waits for it, so two actors
-    /// never own one vault, even when this one died with jobs still queued on its thread.
+    /// never own one vault, even when this one died with jobs still queued.
     _owner: OwnedMutexGuard<()>,
 }
 
@@ -311,15 +311,15 @@ pub struct UserState {
 pub struct UserActor;
 
 impl UserState {
-    /// Queue `job` on the user's thread. The job answers its caller itself; when the thread is
-    /// gone the actor fails (and its supervisor restarts it).
+    /// Queue `job` on the user's worker. The job answers its caller itself; when the worker is
+    /// broken the actor fails (and its supervisor restarts it).
     fn run(
         &self,
         job: impl FnOnce(&mut UserCore) + Send + 'static,
     ) -> Result<(), ActorProcessingErr> {
         match &self.worker {
             Some(w) if w.run(Box::new(job)) => Ok(()),
-            _ => Err(ActorProcessingErr::from("the user's worker thread is gone")),
+            _ => Err(ActorProcessingErr::from("the user's worker is broken")),
         }
     }
 }
