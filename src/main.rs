@@ -9,7 +9,7 @@ use vault_mcp::config::Config;
 use vault_mcp::telemetry;
 
 /// Blocking threads (SQL and file I/O) at most; each user actor uses one at a time.
-const MAX_BLOCKING_THREADS: usize = 128;
+const MAX_BLOCKING_THREADS: usize = 64;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
