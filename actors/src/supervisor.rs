@@ -174,21 +174,30 @@ impl SupervisorState {
         }
     }
 
-    /// Forget the actor behind a supervision event; true when it was a crash.
+    /// Stop routing to actor `id` (found stopped, or reported ended). Its owner entry stays
+    /// until its supervision event arrives, so a crash is still counted then.
+    fn detach(&mut self, id: ActorId) {
+        let Some(user) = self.owners.get(&id) else {
+            return;
+        };
+        if let Some(slot) = self.slots.get_mut(user) {
+            if slot.actor.as_ref().is_some_and(|a| a.get_id() == id) {
+                slot.actor = None;
+                write(&self.routes).remove(user);
+                self.live = self.live.saturating_sub(1);
+            }
+        }
+    }
+
+    /// Forget the actor behind a supervision event, counting it when it crashed.
     fn forget(&mut self, id: ActorId, crashed: bool) {
+        self.detach(id);
         let Some(user) = self.owners.remove(&id) else {
             return;
         };
-        if let Some(slot) = self.slots.get_mut(&user) {
-            if slot.actor.as_ref().is_some_and(|a| a.get_id() == id) {
-                slot.actor = None;
-                write(&self.routes).remove(&user);
-                self.live = self.live.saturating_sub(1);
-            }
-            if crashed {
-                slot.crashes.push_back(Instant::now());
-                self.crashes += 1;
-            }
+        if let (true, Some(slot)) = (crashed, self.slots.get_mut(&user)) {
+            slot.crashes.push_back(Instant::now());
+            self.crashes += 1;
         }
     }
 }
@@ -235,7 +244,7 @@ impl Actor for SupervisorActor {
                     match actor.cast(msg) {
                         Ok(()) => return Ok(()),
                         Err(MessagingErr::SendErr(back)) => {
-                            state.forget(actor.get_id(), false);
+                            state.detach(actor.get_id());
                             msg = back;
                         }
                         Err(_) => return Ok(()),
