@@ -528,3 +528,67 @@ async fn body_with_its_own_frontmatter_block_is_merged_into_metadata() {
         (Some("From Body"), Some("done"), Some("Text"))
     );
 }
+
+#[tokio::test]
+async fn retitling_a_note_moves_the_links_that_named_its_title() {
+    let app = spawn_app().await;
+    let t = app.token("alice");
+    let s = app.session(&t).await;
+    app.ok(
+        &t,
+        &s,
+        "write_note",
+        json!({"path":"x.md","body":"x","title":"Alpha"}),
+    )
+    .await;
+    app.ok(
+        &t,
+        &s,
+        "write_note",
+        json!({"path":"y.md","body":"y","title":"Beta"}),
+    )
+    .await;
+    app.ok(
+        &t,
+        &s,
+        "write_note",
+        json!({"path":"src.md","body":"see [[Alpha]]"}),
+    )
+    .await;
+    let back = app
+        .ok(&t, &s, "get_backlinks", json!({"path":"x.md"}))
+        .await;
+    assert_eq!(back["backlinks"][0]["path"], "src.md");
+    // Rewriting with the same title keeps the link; renaming the title moves it.
+    app.ok(&t, &s, "write_note", json!({"path":"x.md","body":"x2"}))
+        .await;
+    assert_eq!(
+        app.ok(&t, &s, "get_backlinks", json!({"path":"x.md"}))
+            .await["backlinks"][0]["path"],
+        "src.md"
+    );
+    app.ok(
+        &t,
+        &s,
+        "write_note",
+        json!({"path":"x.md","body":"x3","title":"Gamma"}),
+    )
+    .await;
+    assert_eq!(
+        app.ok(&t, &s, "get_backlinks", json!({"path":"x.md"}))
+            .await["backlinks"],
+        json!([])
+    );
+    app.ok(
+        &t,
+        &s,
+        "write_note",
+        json!({"path":"y.md","body":"y2","title":"Alpha"}),
+    )
+    .await;
+    assert_eq!(
+        app.ok(&t, &s, "get_backlinks", json!({"path":"y.md"}))
+            .await["backlinks"][0]["path"],
+        "src.md"
+    );
+}

@@ -119,8 +119,14 @@ impl Index {
         let (path_key, _) = link_key(path);
         let stem = note.path.stem().to_lowercase();
         let title_key = note.title.to_lowercase();
-        let existing = links::note_id(tx, path)?;
-        let id = match existing {
+        let existing: Option<(i64, String)> = tx
+            .prepare_cached("SELECT id, title_key FROM notes WHERE path = ?1")?
+            .query_row([path], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        // Which note a link resolves to depends only on paths, stems and titles: a rewrite of
+        // a note that keeps its title changes no link's destination.
+        let keys_changed = existing.as_ref().is_none_or(|(_, old)| *old != title_key);
+        let id = match existing.map(|(id, _)| id) {
             Some(id) => {
                 tx.prepare_cached(
                     "UPDATE notes SET title = ?2, title_key = ?3, size = ?4, mtime_ns = ?5,
@@ -200,7 +206,7 @@ impl Index {
                 ])?;
             }
         }
-        if resolve == Resolve::Now {
+        if resolve == Resolve::Now && keys_changed {
             links::re_resolve_for_note(tx, id, &path_key, &stem, &title_key)?;
         }
         bump_version(tx, path, note.hash, new_content)
