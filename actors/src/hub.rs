@@ -184,12 +184,14 @@ impl Hub {
             other => other.to_string(),
         };
         let mut s = self.lock();
-        match s.pending.get(&key) {
-            Some((owner, _)) if owner == session_id => {
-                let (_, tx) = s.pending.remove(&key).expect("checked above");
-                tx.try_send(answer).is_ok()
+        match s.pending.remove(&key) {
+            Some((owner, tx)) if owner == session_id => tx.try_send(answer).is_ok(),
+            // Another session's request: leave it waiting for its own answer.
+            Some(entry) => {
+                s.pending.insert(key, entry);
+                false
             }
-            _ => false,
+            None => false,
         }
     }
 }
