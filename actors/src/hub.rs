@@ -75,11 +75,6 @@ impl Hub {
         }
     }
 
-    /// Number of open streams.
-    pub fn open_streams(&self) -> usize {
-        self.lock().streams.len()
-    }
-
     pub fn subscribe(&self, session_id: &str, uri: &str) {
         self.lock()
             .subscriptions

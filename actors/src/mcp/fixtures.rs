@@ -9,7 +9,6 @@ use std::time::Duration;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use super::context::RequestContext;
 use super::jsonrpc::RpcError;
 use super::tools::{content_tool, Tool};
 use crate::error::VaultError;
@@ -49,10 +48,6 @@ fn text(t: impl Into<String>) -> Value {
 
 fn result(content: Vec<Value>) -> Result<Value, VaultError> {
     Ok(json!({ "content": content, "isError": false }))
-}
-
-fn ask_text(ctx: &RequestContext<'_>, method: &str, params: Value) -> Result<Value, VaultError> {
-    ctx.ask_client(method, params)
 }
 
 pub fn tools() -> Vec<Tool> {
@@ -151,8 +146,7 @@ pub fn tools() -> Vec<Tool> {
                     .get("prompt")
                     .and_then(Value::as_str)
                     .unwrap_or_default();
-                let answer = ask_text(
-                    ctx,
+                let answer = ctx.ask_client(
                     "sampling/createMessage",
                     json!({
                         "messages": [{ "role": "user", "content": { "type": "text", "text": prompt } }],
@@ -175,8 +169,7 @@ pub fn tools() -> Vec<Tool> {
                     .get("message")
                     .and_then(Value::as_str)
                     .unwrap_or_default();
-                let answer = ask_text(
-                    ctx,
+                let answer = ctx.ask_client(
                     "elicitation/create",
                     json!({
                         "message": message,
@@ -201,8 +194,7 @@ pub fn tools() -> Vec<Tool> {
             "Elicitation with defaults.",
             no_args(),
             |ctx, _| {
-                let answer = ask_text(
-                    ctx,
+                let answer = ctx.ask_client(
                     "elicitation/create",
                     json!({
                         "message": "Please review and update the form fields with defaults",
@@ -224,8 +216,7 @@ pub fn tools() -> Vec<Tool> {
             "Elicitation with enums.",
             no_args(),
             |ctx, _| {
-                let answer = ask_text(
-                    ctx,
+                let answer = ctx.ask_client(
                     "elicitation/create",
                     json!({
                         "message": "Please select options from the enum fields",
