@@ -250,3 +250,80 @@ async fn live_actors_are_capped_and_evicted_users_keep_their_sessions() {
     }
     assert_eq!(app.supervisor.stats().await.crashes, 0);
 }
+
+#[tokio::test]
+async fn a_restarted_actor_waits_until_its_predecessor_has_let_go_of_the_vault() {
+    let app = spawn_app_with(|c| c.confirm_deletes = true).await;
+    let t = app.token("alice");
+    let asker = app
+        .post(&t, None)
+        .json(
+            &json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":LATEST,
+            "capabilities":{"elicitation":{}},"clientInfo":{"name":"t","version":"1"}}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let a = header(asker.headers(), "mcp-session-id");
+    let b = app.session(&t).await;
+    app.ok(&t, &a, "write_note", json!({"path":"keep.md","body":"x"}))
+        .await;
+    // A's delete is running in the vault's worker, waiting for the user's confirmation.
+    let resp = app
+        .post(&t, Some(&a))
+        .json(&json!({"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"delete_note","arguments":{"path":"keep.md"}}}))
+        .send()
+        .await
+        .unwrap();
+    let mut reader = SseReader::new(resp);
+    let ask = reader.next().await.expect("elicitation request");
+    // The actor dies; its job still holds the vault.
+    app.supervisor
+        .crash_user(&UserId::parse("alice").unwrap(), false)
+        .await;
+    let sup = app.supervisor.clone();
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            let sup = sup.clone();
+            async move { sup.stats().await.crashes == 1 }
+        })
+        .await
+    );
+    // B's request starts a new actor, which must wait for the old job to let go.
+    let read = {
+        let req = app
+            .post(&t, Some(&b))
+            .json(&json!({"jsonrpc":"2.0","id":9,"method":"tools/call",
+            "params":{"name":"read_note","arguments":{"path":"keep.md"}}}));
+        tokio::spawn(async move {
+            req.send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !read.is_finished(),
+        "the new actor does not touch the vault while the old job runs"
+    );
+    let answered = app
+        .post(&t, Some(&a))
+        .json(&json!({"jsonrpc":"2.0","id":ask["id"],"result":{"action":"accept","content":{"confirm":true}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answered.status(), StatusCode::ACCEPTED);
+    let last = reader.rest().await.pop().expect("A's answer");
+    assert_eq!(
+        last["result"]["isError"], false,
+        "the old job finished and answered: {last}"
+    );
+    let seen = read.await.unwrap();
+    assert_eq!(
+        seen["result"]["structuredContent"]["code"], "not_found",
+        "B saw the vault after A's delete"
+    );
+}
