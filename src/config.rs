@@ -359,6 +359,41 @@ mod tests {
         assert_eq!(c.index_base, PathBuf::from("/srv/index"));
         assert_eq!(c.session_ttl, Duration::from_secs(300));
         assert_eq!(c.actor_idle_timeout, Duration::from_secs(90));
+        let c = load(&[
+            ("HOST", "0.0.0.0"),
+            ("PORT", "8080"),
+            ("INDEX_PATH", "/srv/idx"),
+            ("DATABASE_PATH", "/ignored/when/index/path/is/set.db"),
+            ("JWT_SECRET_KEY", "k".repeat(40).as_str()),
+        ])
+        .unwrap();
+        assert_eq!((c.host.as_str(), c.port), ("0.0.0.0", 8080));
+        assert_eq!(c.index_base, PathBuf::from("/srv/idx"));
+        assert_eq!(c.jwt_secret.as_deref(), Some("k".repeat(40).as_str()));
+    }
+
+    #[test]
+    fn flags_override_the_environment() {
+        let flags = Overrides {
+            mode: Some(Mode::Local),
+            port: Some(1),
+            ..Overrides::default()
+        };
+        let c = Config::load(
+            None,
+            &|k| {
+                (k == "PORT" || k == "MODE").then(|| {
+                    if k == "PORT" {
+                        "2".into()
+                    } else {
+                        "space".into()
+                    }
+                })
+            },
+            &flags,
+        )
+        .unwrap();
+        assert_eq!((c.mode, c.port), (Mode::Local, 1));
     }
 
     #[test]
