@@ -255,16 +255,7 @@ async fn live_actors_are_capped_and_evicted_users_keep_their_sessions() {
 async fn a_restarted_actor_waits_until_its_predecessor_has_let_go_of_the_vault() {
     let app = spawn_app_with(|c| c.confirm_deletes = true).await;
     let t = app.token("alice");
-    let asker = app
-        .post(&t, None)
-        .json(
-            &json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":LATEST,
-            "capabilities":{"elicitation":{}},"clientInfo":{"name":"t","version":"1"}}}),
-        )
-        .send()
-        .await
-        .unwrap();
-    let a = header(asker.headers(), "mcp-session-id");
+    let a = app.session_with(&t, json!({"elicitation":{}})).await;
     let b = app.session(&t).await;
     app.ok(&t, &a, "write_note", json!({"path":"keep.md","body":"x"}))
         .await;

@@ -129,24 +129,7 @@ impl TestApp {
 
     /// `initialize` at `version`, then `notifications/initialized`; returns the session id.
     pub async fn session_at(&self, token: &str, version: &str) -> String {
-        let resp = self
-            .post(token, None)
-            .json(
-                &json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
-                "protocolVersion": version, "capabilities": {},
-                "clientInfo": {"name":"tests","version":"1"}}}),
-            )
-            .send()
-            .await
-            .expect("initialize");
-        assert_eq!(resp.status(), StatusCode::OK);
-        let sid = resp
-            .headers()
-            .get("mcp-session-id")
-            .expect("session header")
-            .to_str()
-            .expect("ascii")
-            .to_string();
+        let sid = self.initialize(token, version, json!({})).await;
         let note = self
             .post(token, Some(&sid))
             .json(&json!({"jsonrpc":"2.0","method":"notifications/initialized"}))
@@ -155,6 +138,32 @@ impl TestApp {
             .expect("initialized");
         assert_eq!(note.status(), StatusCode::ACCEPTED);
         sid
+    }
+
+    /// `initialize` (latest revision) from a client declaring `capabilities`; the session id.
+    pub async fn session_with(&self, token: &str, capabilities: Value) -> String {
+        self.initialize(token, LATEST, capabilities).await
+    }
+
+    /// A successful `initialize`; returns the minted session id.
+    async fn initialize(&self, token: &str, version: &str, capabilities: Value) -> String {
+        let resp = self
+            .post(token, None)
+            .json(
+                &json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
+                "protocolVersion": version, "capabilities": capabilities,
+                "clientInfo": {"name":"tests","version":"1"}}}),
+            )
+            .send()
+            .await
+            .expect("initialize");
+        assert_eq!(resp.status(), StatusCode::OK);
+        resp.headers()
+            .get("mcp-session-id")
+            .expect("session header")
+            .to_str()
+            .expect("ascii")
+            .to_string()
     }
 
     pub async fn session(&self, token: &str) -> String {

@@ -85,25 +85,11 @@ async fn log_messages_follow_the_sessions_level() {
     assert!(header(resp.headers(), "content-type").starts_with("application/json"));
 }
 
-/// Start a session whose client declares `capabilities`.
-async fn session_with(app: &TestApp, token: &str, capabilities: Value) -> String {
-    let resp = app
-        .post(token, None)
-        .json(
-            &json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":LATEST,
-            "capabilities":capabilities,"clientInfo":{"name":"t","version":"1"}}}),
-        )
-        .send()
-        .await
-        .unwrap();
-    header(resp.headers(), "mcp-session-id")
-}
-
 #[tokio::test]
 async fn cancellation_stops_a_running_tool_and_changes_nothing() {
     let app = spawn_app_with(|c| c.confirm_deletes = true).await;
     let t = app.token("alice");
-    let s = session_with(&app, &t, json!({"elicitation":{}})).await;
+    let s = app.session_with(&t, json!({"elicitation":{}})).await;
     app.ok(&t, &s, "write_note", json!({"path":"keep.md","body":"x"}))
         .await;
     let resp = send(
@@ -139,7 +125,7 @@ async fn cancellation_stops_a_running_tool_and_changes_nothing() {
 async fn delete_asks_for_confirmation_by_elicitation_when_configured() {
     let app = spawn_app_with(|c| c.confirm_deletes = true).await;
     let t = app.token("alice");
-    let s = session_with(&app, &t, json!({"elicitation":{}})).await;
+    let s = app.session_with(&t, json!({"elicitation":{}})).await;
     app.ok(&t, &s, "write_note", json!({"path":"keep.md","body":"x"}))
         .await;
     app.ok(&t, &s, "write_note", json!({"path":"drop.md","body":"x"}))
@@ -188,7 +174,7 @@ async fn delete_asks_for_confirmation_by_elicitation_when_configured() {
 async fn suggest_tags_asks_the_clients_model_by_sampling() {
     let app = spawn_app().await;
     let t = app.token("alice");
-    let s = session_with(&app, &t, json!({"sampling":{}})).await;
+    let s = app.session_with(&t, json!({"sampling":{}})).await;
     app.ok(
         &t,
         &s,

@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::error::VaultError;
-use crate::index::fts_query::{build_match_query, QueryError};
+use crate::index::fts_query::build_match_query;
 use crate::index::{Index, ListedNote, NoteRecord, Resolve, SearchFilter, SearchHit, TagCount};
 use crate::settings::Settings;
 use paths::NotePath;
@@ -409,18 +409,8 @@ impl Vault {
             Some(text) => Some(existing_frontmatter(text, req.metadata.is_some())?),
             None => None,
         };
-        let (body_fm, body) = match markdown::split_frontmatter(&req.body)
-            .map_err(|e| VaultError::InvalidFrontmatter(e.to_string()))?
-        {
-            (Some(yaml), body) => (
-                Some(
-                    markdown::parse_frontmatter(yaml)
-                        .map_err(|e| VaultError::InvalidFrontmatter(e.to_string()))?,
-                ),
-                body,
-            ),
-            (None, body) => (None, body),
-        };
+        let (body_fm, body) =
+            split(&req.body).map_err(|e| VaultError::InvalidFrontmatter(e.to_string()))?;
         let now = now_rfc3339();
         let frontmatter = compose_frontmatter(existing_fm, req.metadata, body_fm, req.title, &now)?;
         let text = markdown::render(&frontmatter, body);
@@ -528,10 +518,8 @@ impl Vault {
         tags: &[String],
         limit: usize,
     ) -> Result<Vec<SearchHit>, VaultError> {
-        let expr = build_match_query(query, self.max_query_chars).map_err(|e| match e {
-            QueryError::TooLong { .. } => VaultError::InvalidQuery(e.to_string()),
-            other => VaultError::InvalidQuery(other.to_string()),
-        })?;
+        let expr = build_match_query(query, self.max_query_chars)
+            .map_err(|e| VaultError::InvalidQuery(e.to_string()))?;
         let filter = SearchFilter {
             folder: paths::parse_folder(folder.unwrap_or(""))?,
             tags: tags
@@ -636,11 +624,7 @@ fn parse(path: &NotePath, text: &str) -> Result<Parsed, markdown::FrontmatterErr
 /// The frontmatter of the note being replaced. When the caller passes new metadata the old
 /// frontmatter is only needed for `created`, so a broken one is not an obstacle then.
 fn existing_frontmatter(text: &str, replacing: bool) -> Result<Map<String, Value>, VaultError> {
-    let parsed = markdown::split_frontmatter(text).and_then(|(yaml, _)| match yaml {
-        Some(y) => markdown::parse_frontmatter(y),
-        None => Ok(Map::new()),
-    });
-    match parsed {
+    match split(text).map(|(fm, _)| fm) {
         Ok(fm) => Ok(fm),
         Err(_) if replacing => Ok(Map::new()),
         Err(e) => Err(VaultError::InvalidFrontmatter(format!(
@@ -655,7 +639,7 @@ fn existing_frontmatter(text: &str, replacing: bool) -> Result<Map<String, Value
 fn compose_frontmatter(
     existing: Option<Map<String, Value>>,
     metadata: Option<Value>,
-    body_fm: Option<Map<String, Value>>,
+    body_fm: Map<String, Value>,
     title: Option<String>,
     now: &str,
 ) -> Result<Map<String, Value>, VaultError> {
@@ -670,7 +654,7 @@ fn compose_frontmatter(
             )))
         }
     };
-    for (k, v) in body_fm.unwrap_or_default() {
+    for (k, v) in body_fm {
         fm.insert(k, v);
     }
     if let Some(t) = title {
