@@ -8,9 +8,6 @@ use vault_mcp::cli::{Cli, Command};
 use vault_mcp::config::Config;
 use vault_mcp::telemetry;
 
-/// Blocking threads (SQL and file I/O) at most; each user actor uses one at a time.
-const MAX_BLOCKING_THREADS: usize = 64;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init();
@@ -31,7 +28,6 @@ fn main() -> ExitCode {
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .max_blocking_threads(MAX_BLOCKING_THREADS)
         .build()
     {
         Ok(rt) => rt,

@@ -5,7 +5,8 @@
 //! - [`supervisor`]: the only way to reach a user's actor; spawns it lazily, restarts it after a
 //!   crash, retires it when idle, and never lets two actors own one vault.
 //! - [`user_actor`]: one actor per user; serialises that user's operations and runs them (SQL
-//!   and file I/O) on its own [`worker`] thread, off the async workers.
+//!   and file I/O) through its [`worker`] queue on the shared job threads ([`pool`]), off the
+//!   async workers.
 //! - [`mcp::dispatch`]: turns one JSON-RPC message into an MCP answer for a user's session.
 //!
 //! Below them: [`vault`] (note paths, markdown, crash-safe files), [`index`] (the per-user SQLite
@@ -16,6 +17,7 @@ pub mod error;
 pub mod hub;
 pub mod index;
 pub mod mcp;
+pub mod pool;
 pub mod session;
 pub mod settings;
 pub mod supervisor;

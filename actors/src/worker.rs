@@ -1,18 +1,23 @@
 //! Where all of one user's SQL and file I/O runs: jobs, one at a time, in the order the actor
-//! hands them over, on the blocking thread pool (never on the async workers).
+//! hands them over, on the job threads of [`crate::pool`] (never on the async workers).
 //!
 //! The actor never waits for a job: it queues it and takes its next message. While jobs are
-//! queued, one blocking task drains them back to back, so a user's requests are pipelined (and a
-//! burst costs one thread hand-off, not one per request) yet strictly serialised. Each job
-//! answers its caller itself, through the reply port it carries. Threads come from the shared
-//! pool, so an idle user costs no thread.
+//! queued, one pool task drains them back to back, so a user's requests are pipelined (and a
+//! burst costs one hand-off, not one per request) yet strictly serialised. Each job answers its
+//! caller itself, through the reply port it carries. Threads come from the shared pool, so an
+//! idle user costs no thread; a drain gives its thread up after a few jobs, so a busy user
+//! cannot keep other users waiting.
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::error::VaultError;
+use crate::pool::{self, Pool};
 use crate::user_actor::UserCore;
+
+/// Jobs a drain runs before it goes to the back of the pool's queue.
+const DRAIN_BUDGET: usize = 16;
 
 /// One operation on the user's data.
 pub type Job = Box<dyn FnOnce(&mut UserCore) + Send>;
@@ -40,7 +45,8 @@ struct Shared {
     core: Mutex<Option<UserCore>>,
     /// Told (once) why the worker broke.
     failed: Mutex<Option<Failed>>,
-    runtime: tokio::runtime::Handle,
+    /// The span of the actor that started the worker, carried into its jobs.
+    span: tracing::Span,
 }
 
 /// The actor's handle on its jobs. Once the handle and the draining task are both gone, the
@@ -72,7 +78,7 @@ impl Worker {
                 }),
                 core: Mutex::new(None),
                 failed: Mutex::new(Some(Box::new(failed))),
-                runtime: tokio::runtime::Handle::current(),
+                span: tracing::Span::current(),
             }),
         };
         worker.push(Task::Open(Box::new(open)));
@@ -93,20 +99,24 @@ impl Worker {
         q.tasks.push_back(task);
         if !q.draining {
             q.draining = true;
-            let shared = self.shared.clone();
-            let span = tracing::Span::current();
-            self.shared
-                .runtime
-                .spawn_blocking(move || span.in_scope(|| shared.drain()));
+            Shared::schedule(self.shared.clone());
         }
         true
     }
 }
 
 impl Shared {
-    /// Run queued tasks back to back until the queue is empty.
-    fn drain(&self) {
-        loop {
+    fn schedule(shared: Arc<Shared>) {
+        Pool::global().spawn(Box::new(move || {
+            let span = shared.span.clone();
+            span.in_scope(|| shared.drain());
+        }));
+    }
+
+    /// Run queued tasks back to back until the queue is empty, or until the budget is spent
+    /// (then the rest is drained later, after other users' queued work).
+    fn drain(self: Arc<Self>) {
+        for _ in 0..DRAIN_BUDGET {
             let task = {
                 let mut q = lock(&self.queue);
                 match q.tasks.pop_front() {
@@ -118,7 +128,9 @@ impl Shared {
                 }
             };
             let failure = match task {
-                Task::Open(open) => match catch_unwind(AssertUnwindSafe(open)) {
+                // Opening reconciles the whole vault, which may take a while: not a reason to
+                // hold other users back.
+                Task::Open(open) => match pool::blocking(|| catch_unwind(AssertUnwindSafe(open))) {
                     Ok(Ok(core)) => {
                         *lock(&self.core) = Some(core);
                         None
@@ -142,6 +154,7 @@ impl Shared {
                 self.break_down(reason);
             }
         }
+        Shared::schedule(self);
     }
 
     fn break_down(&self, reason: String) {

@@ -15,6 +15,7 @@ use super::jsonrpc::notification;
 use crate::caller::Caller;
 use crate::error::VaultError;
 use crate::hub::{CancelFlag, Hub};
+use crate::pool;
 use crate::session::LogLevel;
 
 /// Server-wide MCP behaviour chosen by configuration.
@@ -55,7 +56,7 @@ impl RequestContext<'_> {
     /// Send a notification on this request's stream; false when there is no stream.
     pub fn notify(&self, method: &str, params: Value) -> bool {
         match self.events {
-            Some(tx) => tx.blocking_send(notification(method, params)).is_ok(),
+            Some(tx) => send(tx, notification(method, params)),
             None => false,
         }
     }
@@ -107,7 +108,7 @@ impl RequestContext<'_> {
         };
         let (id, rx) = self.hub.expect_response(self.session_id);
         let request = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
-        if tx.blocking_send(request).is_err() {
+        if !send(tx, request) {
             self.hub.forget_response(&id);
             return Err(VaultError::ClientRequest("the client went away".into()));
         }
@@ -124,7 +125,7 @@ impl RequestContext<'_> {
                     "the client did not answer {method} in time"
                 )));
             }
-            match rx.recv_timeout(left.min(Duration::from_millis(100))) {
+            match pool::blocking(|| rx.recv_timeout(left.min(Duration::from_millis(100)))) {
                 Ok(answer) => break answer,
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
@@ -144,5 +145,17 @@ impl RequestContext<'_> {
                 "the client's answer to {method} had neither result nor error"
             ))),
         }
+    }
+}
+
+/// Put `msg` on a request's response stream; when the client is not reading it and the
+/// buffer is full, wait without holding a job thread. False when the stream is gone.
+fn send(tx: &mpsc::Sender<Value>, msg: Value) -> bool {
+    match tx.try_send(msg) {
+        Ok(()) => true,
+        Err(mpsc::error::TrySendError::Full(msg)) => {
+            pool::blocking(|| tx.blocking_send(msg).is_ok())
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => false,
     }
 }

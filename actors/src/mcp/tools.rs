@@ -512,9 +512,12 @@ fn rebuild_index(
     ctx: &RequestContext<'_>,
     _: NoArgs,
 ) -> Result<Rebuilt, VaultError> {
-    let report = vault.rebuild(&mut |done, total| {
-        ctx.progress(done as u64, Some(total as u64), Some("indexing notes"));
-        !ctx.is_cancelled()
+    // A long job: other users' work gets a thread of its own meanwhile.
+    let report = crate::pool::blocking(|| {
+        vault.rebuild(&mut |done, total| {
+            ctx.progress(done as u64, Some(total as u64), Some("indexing notes"));
+            !ctx.is_cancelled()
+        })
     })?;
     ctx.log(
         LogLevel::Info,

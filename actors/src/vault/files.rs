@@ -4,6 +4,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::pool;
+
 /// Replace `target` with `bytes` atomically and durably: write a temporary file in the same
 /// folder, fsync it, rename it over the target, then fsync the folder so the rename itself
 /// survives a power cut. Missing folders are created (and synced) on the way.
@@ -16,7 +18,7 @@ pub fn write_atomic(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let result = (|| {
         let mut file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
+        pool::blocking(|| file.sync_all())?;
         fs::rename(&tmp, target)?;
         sync_dir(dir)
     })();
@@ -68,8 +70,10 @@ fn create_dirs_durably(dir: &Path) -> std::io::Result<()> {
     }
 }
 
+/// fsync waits on the disk, not the CPU: the job thread is given back meanwhile.
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    File::open(dir)?.sync_all()
+    let dir = File::open(dir)?;
+    pool::blocking(|| dir.sync_all())
 }
 
 #[cfg(test)]
