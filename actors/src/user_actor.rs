@@ -7,7 +7,7 @@
 //! supervisor, after `actor_idle_timeout` without a message.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde_json::Value;
@@ -62,6 +62,10 @@ pub struct Initialized {
 
 type Reply<T> = RpcReplyPort<Result<T, ActorError>>;
 
+/// How long written note text may wait before it goes to the full-text index: writes within it
+/// share one FTS5 transaction. A search never waits for it (it flushes first).
+const FULL_TEXT_FLUSH_DELAY: Duration = Duration::from_millis(200);
+
 /// Everything a user actor can be asked.
 pub enum UserMsg {
     /// Start a session (`initialize` request `id` with `params`).
@@ -94,6 +98,10 @@ pub enum UserMsg {
     },
     /// Timer tick: stop if nothing happened for `actor_idle_timeout`.
     IdleCheck,
+    /// A job queued note text for the full-text index: flush it a little later.
+    FlushSoon,
+    /// Timer tick: write the queued note text to the full-text index.
+    FlushFullText,
     /// The worker could not open the vault or a job panicked: the actor must die.
     WorkerFailed(String),
     /// Panic on purpose (in the actor, or in one of its jobs), so tests can show what
@@ -110,7 +118,10 @@ impl UserMsg {
             UserMsg::Post { reply, .. } => drop(reply.send(Err(err))),
             UserMsg::OpenStream { reply, .. } => drop(reply.send(Err(err))),
             UserMsg::EndSession { reply, .. } => drop(reply.send(Err(err))),
-            UserMsg::IdleCheck | UserMsg::WorkerFailed(_) => {}
+            UserMsg::IdleCheck
+            | UserMsg::FlushSoon
+            | UserMsg::FlushFullText
+            | UserMsg::WorkerFailed(_) => {}
             #[cfg(feature = "test-hooks")]
             UserMsg::Crash { .. } => {}
         }
@@ -123,6 +134,10 @@ pub struct UserCore {
     sessions: Sessions,
     hub: Arc<Hub>,
     options: McpOptions,
+    /// Asks the actor for a `FlushFullText` a little later.
+    flush_soon: Box<dyn Fn() + Send>,
+    /// A flush is already on its way.
+    flush_scheduled: bool,
     /// Held for as long as this core exists: a successor actor waits for it, so two actors
     /// never own one vault, even when this one died with jobs still queued.
     _owner: OwnedMutexGuard<()>,
@@ -134,6 +149,7 @@ impl UserCore {
         settings: &Settings,
         hub: Arc<Hub>,
         owner: OwnedMutexGuard<()>,
+        flush_soon: Box<dyn Fn() + Send>,
     ) -> Result<Self, VaultError> {
         let started = Instant::now();
         let mut vault = Vault::open(
@@ -156,8 +172,27 @@ impl UserCore {
             sessions: Sessions::new(settings.session_ttl),
             hub,
             options: settings.mcp.clone(),
+            flush_soon,
+            flush_scheduled: false,
             _owner: owner,
         })
+    }
+
+    /// After a job: if it left note text queued, make sure a flush follows.
+    fn after_job(&mut self) {
+        if !self.flush_scheduled && self.vault.full_text_queued() {
+            self.flush_scheduled = true;
+            (self.flush_soon)();
+        }
+    }
+
+    fn flush_full_text(&mut self) {
+        self.flush_scheduled = false;
+        if let Err(e) = self.vault.flush_full_text() {
+            // The text stays queued (and marked in the file): the next flush retries.
+            tracing::warn!(error = %e, "writing queued note text to the full-text index failed");
+        }
+        self.after_job();
     }
 
     fn initialize(&mut self, id: Value, params: Option<Value>) -> Result<Initialized, ActorError> {
@@ -284,6 +319,7 @@ impl UserCore {
     }
 
     fn retire(&mut self) -> Result<(), VaultError> {
+        self.vault.flush_full_text()?;
         self.sessions.evict_expired(self.vault.index(), now_ms())?;
         self.sessions.flush(self.vault.index())
     }
@@ -355,8 +391,10 @@ impl Actor for UserActor {
             state.args.hub.clone(),
         );
         let me = myself.clone();
+        let flusher = myself.clone();
+        let flush_soon = Box::new(move || drop(flusher.cast(UserMsg::FlushSoon)));
         let worker = Worker::start(
-            move || UserCore::open(&user, &settings, hub, owner),
+            move || UserCore::open(&user, &settings, hub, owner, flush_soon),
             move |reason| drop(me.cast(UserMsg::WorkerFailed(reason))),
         );
         state.worker = Some(worker);
@@ -392,7 +430,14 @@ impl Actor for UserActor {
         message: UserMsg,
         state: &mut UserState,
     ) -> Result<(), ActorProcessingErr> {
-        if !matches!(message, UserMsg::IdleCheck | UserMsg::WorkerFailed(_)) {
+        let housekeeping = matches!(
+            message,
+            UserMsg::IdleCheck
+                | UserMsg::FlushSoon
+                | UserMsg::FlushFullText
+                | UserMsg::WorkerFailed(_)
+        );
+        if !housekeeping {
             state.last_activity = Instant::now();
         }
         match message {
@@ -411,7 +456,12 @@ impl Actor for UserActor {
                 // The POST's event stream ends before its answer arrives.
                 drop(events);
                 let _ = reply.send(out);
+                c.after_job();
             })?,
+            UserMsg::FlushSoon => {
+                myself.send_after(FULL_TEXT_FLUSH_DELAY, || UserMsg::FlushFullText);
+            }
+            UserMsg::FlushFullText => state.run(UserCore::flush_full_text)?,
             UserMsg::OpenStream { session_id, reply } => {
                 state.run(move |c| drop(reply.send(c.open_stream(&session_id))))?
             }

@@ -63,17 +63,27 @@ async fn crash_mid_writes_loses_no_acknowledged_write_and_disturbs_no_one_else()
         })
     };
     let user = UserId::parse("alice").unwrap();
-    for in_worker in [false, true, false] {
+    let supervisor = app.supervisor.clone();
+    let crashes = || {
+        let supervisor = supervisor.clone();
+        async move { supervisor.stats().await.crashes }
+    };
+    for (n, in_worker) in [false, true, false].into_iter().enumerate() {
         tokio::time::sleep(Duration::from_millis(15)).await;
         app.supervisor.crash_user(&user, in_worker).await;
+        // The next crash is for the restarted actor, not for one already dying.
+        assert!(
+            eventually(Duration::from_secs(5), || async {
+                crashes().await == n as u64 + 1
+            })
+            .await,
+            "crash {} was not counted",
+            n + 1
+        );
     }
     let (acknowledged, _failed) = writer.await.unwrap();
     assert!(!acknowledged.is_empty());
-    assert_eq!(
-        app.supervisor.stats().await.crashes,
-        3,
-        "the actor really crashed three times"
-    );
+    assert_eq!(crashes().await, 3, "the actor really crashed three times");
 
     // The same session keeps working after the restarts.
     let list = app

@@ -159,3 +159,44 @@ async fn a_file_edited_on_disk_while_running_is_read_and_reindexed_fresh() {
         .await;
     assert_eq!(hit_paths(&found), vec!["live.md"]);
 }
+
+/// Single writes reach the full-text index in batches, a moment later, without waiting for a
+/// search to ask for them (so a crash or an external reader finds them there).
+#[tokio::test]
+async fn written_text_reaches_the_full_text_index_shortly_without_a_search() {
+    let app = spawn_app().await;
+    let t = app.token("alice");
+    let s = app.session(&t).await;
+    for i in 0..3 {
+        app.ok(
+            &t,
+            &s,
+            "write_note",
+            json!({"path": format!("n{i}.md"), "body": "quokkaword appears here"}),
+        )
+        .await;
+    }
+    let index = app.data.join("index").join("alice.sqlite");
+    let indexed = || {
+        let conn = rusqlite::Connection::open_with_flags(
+            &index,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        conn.query_row(
+            "SELECT count(*) FROM notes_fts WHERE notes_fts MATCH 'quokkaword'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap()
+    };
+    assert!(
+        eventually(Duration::from_secs(5), || async { indexed() == 3 }).await,
+        "the queued text was never flushed"
+    );
+    let pending: i64 = rusqlite::Connection::open(&index)
+        .unwrap()
+        .query_row("SELECT count(*) FROM fts_pending", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(pending, 0, "flushed notes are no longer marked stale");
+}

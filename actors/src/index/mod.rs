@@ -5,6 +5,7 @@
 //! called from the actor's blocking task, never from an async worker.
 
 pub mod fts_query;
+mod fulltext;
 mod links;
 mod notes;
 mod schema;
@@ -16,13 +17,15 @@ use std::path::Path;
 use rusqlite::Connection;
 
 pub use links::link_key;
-pub use notes::{IndexedNote, ListedNote, NoteMeta, NoteRecord, Resolve, TagCount};
+pub use notes::{IndexedNote, ListedNote, NoteMeta, NoteRecord, Scope, TagCount, Upserted};
 pub use search::{SearchFilter, SearchHit};
 pub use sessions::StoredSession;
 
 /// The open index of one user.
 pub struct Index {
     conn: Connection,
+    /// Note text waiting to be written to the FTS table in one batch.
+    full_text: fulltext::Queue,
 }
 
 impl Index {
@@ -30,18 +33,25 @@ impl Index {
     pub fn open(path: &Path) -> rusqlite::Result<Self> {
         let conn = Connection::open(path)?;
         schema::prepare(&conn)?;
-        Ok(Index { conn })
+        Ok(Index {
+            conn,
+            full_text: Default::default(),
+        })
     }
 
     /// An index that lives only in memory, for unit tests of the layers above.
     pub fn open_in_memory() -> rusqlite::Result<Self> {
         let conn = Connection::open_in_memory()?;
         schema::prepare(&conn)?;
-        Ok(Index { conn })
+        Ok(Index {
+            conn,
+            full_text: Default::default(),
+        })
     }
 
     /// Drop every index table (state tables stay); the vault's next reconcile refills them.
     pub fn drop_index(&mut self) -> rusqlite::Result<()> {
+        self.full_text = Default::default();
         schema::drop_index(&self.conn)
     }
 

@@ -4,7 +4,6 @@
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde::Serialize;
 
-use super::fts_query::segment_cjk;
 use super::links::{self, link_key};
 use super::Index;
 use crate::vault::markdown::WikiLink;
@@ -25,13 +24,24 @@ pub struct NoteRecord<'a> {
     pub updated_ms: i64,
 }
 
-/// When to re-resolve links touched by an upsert.
+/// What kind of change an upsert or removal is part of; it decides when links are re-resolved
+/// and when the text reaches the FTS table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Resolve {
-    /// Now, for this note and every link it could satisfy (a single write).
-    Now,
-    /// Later, in one pass over the whole vault (a bulk reconcile).
-    Deferred,
+pub enum Scope {
+    /// A single write: links are resolved now, for this note and every link it could satisfy;
+    /// the FTS row is marked stale and the caller queues the text (see `fulltext`).
+    Single,
+    /// Part of a bulk reconcile or rebuild: the text goes to the FTS table in this transaction,
+    /// links are resolved afterwards in one pass over the whole vault.
+    Bulk,
+}
+
+/// Where an upserted note landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Upserted {
+    /// Its row id (the FTS row id too).
+    pub id: i64,
+    pub version: u64,
 }
 
 /// What the index knows of a note, enough to skip re-reading an unchanged file.
@@ -106,15 +116,15 @@ fn bump_version(
 }
 
 impl Index {
-    /// Store a note (new or changed) with its text, tags and links; returns its version.
+    /// Store a note (new or changed) with its text, tags and links.
     /// `new_content` says a client wrote it (the version always goes up); a reconcile passes
     /// false, so an unchanged file keeps its version even after the index was rebuilt.
     pub fn upsert(
         tx: &Transaction<'_>,
         note: &NoteRecord<'_>,
         new_content: bool,
-        resolve: Resolve,
-    ) -> rusqlite::Result<u64> {
+        scope: Scope,
+    ) -> rusqlite::Result<Upserted> {
         let path = note.path.as_str();
         let (path_key, _) = link_key(path);
         let stem = note.path.stem().to_lowercase();
@@ -143,8 +153,6 @@ impl Index {
                     note.updated,
                     note.updated_ms
                 ])?;
-                tx.prepare_cached("DELETE FROM notes_fts WHERE rowid = ?1")?
-                    .execute([id])?;
                 tx.prepare_cached("DELETE FROM links WHERE src = ?1")?
                     .execute([id])?;
                 tx.prepare_cached("DELETE FROM tags WHERE note = ?1")?
@@ -174,8 +182,10 @@ impl Index {
                 tx.last_insert_rowid()
             }
         };
-        tx.prepare_cached("INSERT INTO notes_fts(rowid, title, body) VALUES (?1, ?2, ?3)")?
-            .execute(params![id, segment_cjk(note.title), segment_cjk(note.body)])?;
+        match scope {
+            Scope::Single => Index::mark_full_text(tx, id)?,
+            Scope::Bulk => Index::put_full_text(tx, id, note.title, note.body)?,
+        }
         {
             let mut add_tag =
                 tx.prepare_cached("INSERT OR IGNORE INTO tags(note, tag) VALUES (?1, ?2)")?;
@@ -190,9 +200,9 @@ impl Index {
             )?;
             for link in note.links {
                 let (key, last) = link_key(&link.target);
-                let dst = match resolve {
-                    Resolve::Now => links::resolve_one(tx, note.path.folder(), &key, &last)?,
-                    Resolve::Deferred => None,
+                let dst = match scope {
+                    Scope::Single => links::resolve_one(tx, note.path.folder(), &key, &last)?,
+                    Scope::Bulk => None,
                 };
                 add_link.execute(params![
                     id,
@@ -206,35 +216,39 @@ impl Index {
                 ])?;
             }
         }
-        if resolve == Resolve::Now && keys_changed {
+        if scope == Scope::Single && keys_changed {
             links::re_resolve_for_note(tx, id, &path_key, &stem, &title_key)?;
         }
-        bump_version(tx, path, note.hash, new_content)
+        let version = bump_version(tx, path, note.hash, new_content)?;
+        Ok(Upserted { id, version })
     }
 
     /// Forget a note; its version is kept so a later note at the same path continues from it.
-    /// Links that pointed at it are re-resolved (another note may satisfy them now).
-    pub fn remove(tx: &Transaction<'_>, path: &str, resolve: Resolve) -> rusqlite::Result<bool> {
+    /// Links that pointed at it are re-resolved (another note may satisfy them now). Returns
+    /// the row id it had, if it was indexed.
+    pub fn remove(tx: &Transaction<'_>, path: &str, scope: Scope) -> rusqlite::Result<Option<i64>> {
         let Some(id) = links::note_id(tx, path)? else {
-            return Ok(false);
+            return Ok(None);
         };
         let pointing: Vec<i64> = {
             let mut stmt = tx.prepare_cached("SELECT rowid FROM links WHERE dst = ?1")?;
             let rows = stmt.query_map([id], |r| r.get(0))?;
             rows.collect::<rusqlite::Result<_>>()?
         };
-        tx.prepare_cached("DELETE FROM notes_fts WHERE rowid = ?1")?
-            .execute([id])?;
+        match scope {
+            Scope::Single => Index::mark_full_text(tx, id)?,
+            Scope::Bulk => Index::drop_full_text(tx, id)?,
+        }
         tx.prepare_cached("DELETE FROM notes WHERE id = ?1")?
             .execute([id])?;
         tx.prepare_cached("UPDATE note_state SET live = 0 WHERE path = ?1")?
             .execute([path])?;
-        if resolve == Resolve::Now {
+        if scope == Scope::Single {
             for rowid in pointing {
                 links::re_resolve_where(tx, "l.rowid = ?1", &[&rowid])?;
             }
         }
-        Ok(true)
+        Ok(Some(id))
     }
 
     /// Resolve every link in one pass (after a bulk reconcile).
@@ -387,7 +401,8 @@ impl Index {
     /// Empty the index tables inside `tx` (the state tables stay), before a full rebuild.
     pub fn clear(tx: &Transaction<'_>) -> rusqlite::Result<()> {
         tx.execute_batch(
-            "DELETE FROM links; DELETE FROM tags; DELETE FROM notes_fts; DELETE FROM notes;",
+            "DELETE FROM links; DELETE FROM tags; DELETE FROM notes_fts; DELETE FROM notes;
+             DELETE FROM fts_pending;",
         )
     }
 

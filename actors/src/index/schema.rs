@@ -1,8 +1,9 @@
 //! The layout of a user's SQLite file.
 //!
 //! Two kinds of table live in it. *State* (`note_state`, `sessions`) cannot be derived from the
-//! vault and survives every rebuild. The *index* (`notes`, `notes_fts`, `links`, `tags`) is a
-//! cache of the markdown files and can always be dropped and refilled from them.
+//! vault and survives every rebuild. The *index* (`notes`, `notes_fts`, `links`, `tags`, and
+//! `fts_pending`, the notes whose FTS row is stale) is a cache of the markdown files and can
+//! always be dropped and refilled from them.
 
 use rusqlite::Connection;
 
@@ -73,9 +74,13 @@ CREATE TABLE IF NOT EXISTS tags (
     PRIMARY KEY (note, tag)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS tags_tag ON tags(tag);
+CREATE TABLE IF NOT EXISTS fts_pending (
+    id INTEGER PRIMARY KEY
+);
 ";
 
 const DROP_INDEX: &str = "
+DROP TABLE IF EXISTS fts_pending;
 DROP TABLE IF EXISTS tags;
 DROP TABLE IF EXISTS links;
 DROP TABLE IF EXISTS notes_fts;
@@ -84,10 +89,12 @@ DROP TABLE IF EXISTS notes;
 
 /// Set the connection's pragmas and bring the file to the current schema.
 pub fn prepare(conn: &Connection) -> rusqlite::Result<()> {
+    // First, so that every statement below waits for a predecessor still finishing its last
+    // job (a retiring actor, a stopping process) instead of failing at once.
+    conn.pragma_update(None, "busy_timeout", 5000)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.pragma_update(None, "busy_timeout", 5000)?;
     conn.pragma_update(None, "wal_autocheckpoint", 8000)?;
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     conn.execute_batch(STATE)?;

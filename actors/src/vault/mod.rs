@@ -17,7 +17,9 @@ use serde_json::{Map, Value};
 
 use crate::error::VaultError;
 use crate::index::fts_query::build_match_query;
-use crate::index::{Index, ListedNote, NoteRecord, Resolve, SearchFilter, SearchHit, TagCount};
+use crate::index::{
+    Index, ListedNote, NoteRecord, Scope, SearchFilter, SearchHit, TagCount, Upserted,
+};
 use crate::settings::Settings;
 use paths::NotePath;
 
@@ -167,6 +169,16 @@ impl Vault {
         &self.index
     }
 
+    /// Is note text waiting for [`Vault::flush_full_text`]?
+    pub fn full_text_queued(&self) -> bool {
+        self.index.full_text_queued()
+    }
+
+    /// Write the queued note text to the full-text index (see `index::fulltext`).
+    pub fn flush_full_text(&mut self) -> Result<(), VaultError> {
+        Ok(self.index.flush_full_text()?)
+    }
+
     /// Bring the index in line with the files: new and changed files are (re)indexed, files
     /// gone from disk leave the index, files that cannot be parsed are skipped and logged.
     /// Unchanged files (same size and mtime) are not read at all.
@@ -189,6 +201,8 @@ impl Vault {
         full: bool,
         progress: &mut dyn FnMut(usize, usize) -> bool,
     ) -> Result<ReconcileReport, VaultError> {
+        // Queued text first, so the bulk pass below starts from a settled FTS table.
+        self.index.flush_full_text()?;
         let indexed = if full {
             Default::default()
         } else {
@@ -206,6 +220,8 @@ impl Vault {
             if full {
                 Index::clear(tx)?;
             }
+            // Notes whose FTS row a crash left stale are read again whatever their file facts.
+            let stale: HashSet<String> = Index::stale_full_text(tx)?.into_iter().collect();
             for (done, (path, meta)) in files.iter().enumerate() {
                 if done % 64 == 0 && !progress(done, total) {
                     return Err(VaultError::Cancelled);
@@ -213,7 +229,8 @@ impl Vault {
                 let key = path.as_str();
                 let size = meta.len();
                 let mtime_ns = mtime_ns(meta);
-                if let Some(known) = indexed.get(key) {
+                let known = indexed.get(key).filter(|_| !stale.contains(key));
+                if let Some(known) = known {
                     if known.size == size && known.mtime_ns == mtime_ns {
                         keep.insert(key.to_string());
                         report.unchanged += 1;
@@ -234,7 +251,7 @@ impl Vault {
                     }
                 };
                 let hash = hash(&bytes);
-                if indexed.get(key).is_some_and(|k| k.hash == hash) {
+                if known.is_some_and(|k| k.hash == hash) {
                     Index::touch(tx, key, mtime_ns)?;
                     keep.insert(key.to_string());
                     report.unchanged += 1;
@@ -259,20 +276,21 @@ impl Vault {
                     .and_then(Value::as_str)
                     .and_then(parse_rfc3339_ms)
                     .unwrap_or(mtime_ns / 1_000_000);
-                store(tx, path, &parsed, size, mtime_ns, &hash, updated_ms, false, Resolve::Deferred)?;
+                store(tx, path, &parsed, size, mtime_ns, &hash, updated_ms, false, Scope::Bulk)?;
                 keep.insert(key.to_string());
                 report.indexed += 1;
                 changed = true;
             }
             let gone: Vec<&String> = indexed.keys().filter(|k| !keep.contains(*k)).collect();
             for path in &gone {
-                Index::remove(tx, path, Resolve::Deferred)?;
+                Index::remove(tx, path, Scope::Bulk)?;
                 report.removed += 1;
                 changed = true;
             }
             if changed {
                 Index::resolve_all_links(tx)?;
             }
+            Index::unmark_all_full_text(tx)?;
             progress(total, total);
             Ok(())
         })?;
@@ -352,7 +370,7 @@ impl Vault {
         let parsed = parse(&path, &text)
             .map_err(|e| VaultError::InvalidFrontmatter(format!("{path}: {e}")))?;
         let hash = hash(text.as_bytes());
-        self.change_index(|tx| {
+        let stored = self.change_index(|tx| {
             store(
                 tx,
                 &path,
@@ -362,10 +380,12 @@ impl Vault {
                 &hash,
                 mtime / 1_000_000,
                 false,
-                Resolve::Now,
+                Scope::Single,
             )
         })?;
-        let version = self.index.current_version(path.as_str())?;
+        self.index
+            .queue_full_text(stored.id, Some((&parsed.title, &parsed.body)))?;
+        let version = stored.version;
         Ok(Note {
             path: path.to_string(),
             created: fm_string(&parsed.frontmatter, "created"),
@@ -427,7 +447,7 @@ impl Vault {
         let meta = std::fs::metadata(&file)?;
         let hash = hash(text.as_bytes());
         let updated_ms = now_ms();
-        let version = self.change_index(|tx| {
+        let Upserted { id, version } = self.change_index(|tx| {
             store(
                 tx,
                 &path,
@@ -437,9 +457,11 @@ impl Vault {
                 &hash,
                 updated_ms,
                 true,
-                Resolve::Now,
+                Scope::Single,
             )
         })?;
+        self.index
+            .queue_full_text(id, Some((&parsed.title, &parsed.body)))?;
         self.changes.push(Change::Written {
             path: path.to_string(),
             created: existing.is_none(),
@@ -474,16 +496,20 @@ impl Vault {
                 });
             }
         }
-        match files::remove_durably(&file) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                // Gone from disk already: make the index agree, and tell the caller.
-                self.change_index(|tx| Ok(Index::remove(tx, path.as_str(), Resolve::Now)?))?;
-                return Err(VaultError::NotFound(path.to_string()));
-            }
+        let gone_already = match files::remove_durably(&file) {
+            Ok(()) => false,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
             Err(e) => return Err(e.into()),
+        };
+        let removed =
+            self.change_index(|tx| Ok(Index::remove(tx, path.as_str(), Scope::Single)?))?;
+        if let Some(id) = removed {
+            self.index.queue_full_text(id, None)?;
         }
-        self.change_index(|tx| Ok(Index::remove(tx, path.as_str(), Resolve::Now)?))?;
+        if gone_already {
+            // Gone from disk already: the index now agrees; tell the caller.
+            return Err(VaultError::NotFound(path.to_string()));
+        }
         self.changes.push(Change::Deleted {
             path: path.to_string(),
         });
@@ -531,6 +557,7 @@ impl Vault {
         if let Some(hits) = self.search_cache.entries.get(&key) {
             return Ok(hits.clone());
         }
+        self.index.flush_full_text()?;
         let hits = self.index.search(&key.0, &filter, limit, now_ms())?;
         if self.search_cache.entries.len() >= SEARCH_CACHE_ENTRIES {
             self.search_cache.entries.clear();
@@ -555,7 +582,7 @@ impl Vault {
     }
 }
 
-/// Index one parsed note (file facts from the caller) and return its version.
+/// Index one parsed note (file facts from the caller).
 #[allow(clippy::too_many_arguments)]
 fn store(
     tx: &rusqlite::Transaction<'_>,
@@ -566,8 +593,8 @@ fn store(
     hash: &str,
     updated_ms: i64,
     new_content: bool,
-    resolve: Resolve,
-) -> Result<u64, VaultError> {
+    scope: Scope,
+) -> Result<Upserted, VaultError> {
     let created = fm_string(&parsed.frontmatter, "created");
     let updated = fm_string(&parsed.frontmatter, "updated");
     let record = NoteRecord {
@@ -583,7 +610,7 @@ fn store(
         updated: updated.as_deref(),
         updated_ms,
     };
-    Ok(Index::upsert(tx, &record, new_content, resolve)?)
+    Ok(Index::upsert(tx, &record, new_content, scope)?)
 }
 
 /// The frontmatter (parsed) and body of a note file.
@@ -856,5 +883,89 @@ mod tests {
         assert_eq!(report.indexed, 1);
         assert_eq!(seen.last(), Some(&(1, 1)));
         assert_eq!(v.read("a.md").unwrap().version, 2);
+    }
+
+    fn fts_rows(v: &Vault, word: &str) -> i64 {
+        v.index()
+            .conn()
+            .query_row(
+                "SELECT count(*) FROM notes_fts WHERE notes_fts MATCH ?1",
+                [word],
+                |r| r.get(0),
+            )
+            .unwrap()
+    }
+
+    fn reopen(dir: &tempfile::TempDir) -> Vault {
+        let settings = Settings::for_data_dir(dir.path());
+        let mut v = Vault::open(
+            &dir.path().join("v"),
+            &dir.path().join("i.sqlite"),
+            &settings,
+        )
+        .unwrap();
+        v.reconcile().unwrap();
+        v
+    }
+
+    #[test]
+    fn single_writes_reach_the_full_text_index_in_one_batch() {
+        let (_dir, mut v) = vault();
+        for i in 0..5 {
+            write(&mut v, &format!("n{i}.md"), "batched words");
+        }
+        assert!(v.full_text_queued());
+        assert_eq!(
+            fts_rows(&v, "batched"),
+            0,
+            "nothing written before the flush"
+        );
+        v.flush_full_text().unwrap();
+        assert!(!v.full_text_queued());
+        assert_eq!(fts_rows(&v, "batched"), 5);
+    }
+
+    #[test]
+    fn a_search_flushes_queued_text_first() {
+        let (_dir, mut v) = vault();
+        write(&mut v, "a.md", "first draft");
+        v.flush_full_text().unwrap();
+        write(&mut v, "a.md", "second version");
+        v.delete("a.md", None).unwrap_or_else(|e| panic!("{e}"));
+        write(&mut v, "b.md", "second thoughts");
+        let hits = v.search("second", None, &[], 10).unwrap();
+        assert_eq!(
+            hits.iter().map(|h| h.path.as_str()).collect::<Vec<_>>(),
+            ["b.md"]
+        );
+        assert!(v.search("draft", None, &[], 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn text_a_crash_left_queued_is_indexed_at_the_next_open() {
+        let (dir, mut v) = vault();
+        write(&mut v, "kept.md", "old words");
+        write(&mut v, "gone.md", "vanishing words");
+        v.flush_full_text().unwrap();
+        write(&mut v, "kept.md", "fresh words");
+        v.delete("gone.md", None).unwrap();
+        write(&mut v, "new.md", "newborn words");
+        // The process dies here: the queue in memory is lost, the marks in the file are not.
+        drop(v);
+        let mut v = reopen(&dir);
+        assert!(!v.full_text_queued());
+        assert_eq!(fts_rows(&v, "fresh"), 1);
+        assert_eq!(fts_rows(&v, "old"), 0);
+        assert_eq!(fts_rows(&v, "vanishing"), 0);
+        assert_eq!(fts_rows(&v, "newborn"), 1);
+        let paths = |v: &mut Vault, q: &str| -> Vec<String> {
+            v.search(q, None, &[], 10)
+                .unwrap()
+                .into_iter()
+                .map(|h| h.path)
+                .collect()
+        };
+        assert_eq!(paths(&mut v, "words").len(), 2);
+        assert_eq!(v.read("kept.md").unwrap().version, 2);
     }
 }
