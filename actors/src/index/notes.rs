@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::fts_query::segment_cjk;
 use super::links::{self, link_key};
-use super::Index;
+use super::{Index, IndexTx};
 use crate::vault::markdown::WikiLink;
 use crate::vault::paths::NotePath;
 
@@ -110,7 +110,7 @@ impl Index {
     /// `new_content` says a client wrote it (the version always goes up); a reconcile passes
     /// false, so an unchanged file keeps its version even after the index was rebuilt.
     pub fn upsert(
-        tx: &Transaction<'_>,
+        tx: &IndexTx<'_>,
         note: &NoteRecord<'_>,
         new_content: bool,
         resolve: Resolve,
@@ -176,6 +176,7 @@ impl Index {
         };
         tx.prepare_cached("INSERT INTO notes_fts(rowid, title, body) VALUES (?1, ?2, ?3)")?
             .execute(params![id, segment_cjk(note.title), segment_cjk(note.body)])?;
+        tx.fts_row_changed(id);
         {
             let mut add_tag =
                 tx.prepare_cached("INSERT OR IGNORE INTO tags(note, tag) VALUES (?1, ?2)")?;
@@ -214,7 +215,7 @@ impl Index {
 
     /// Forget a note; its version is kept so a later note at the same path continues from it.
     /// Links that pointed at it are re-resolved (another note may satisfy them now).
-    pub fn remove(tx: &Transaction<'_>, path: &str, resolve: Resolve) -> rusqlite::Result<bool> {
+    pub fn remove(tx: &IndexTx<'_>, path: &str, resolve: Resolve) -> rusqlite::Result<bool> {
         let Some(id) = links::note_id(tx, path)? else {
             return Ok(false);
         };
@@ -225,6 +226,7 @@ impl Index {
         };
         tx.prepare_cached("DELETE FROM notes_fts WHERE rowid = ?1")?
             .execute([id])?;
+        tx.fts_row_changed(id);
         tx.prepare_cached("DELETE FROM notes WHERE id = ?1")?
             .execute([id])?;
         tx.prepare_cached("UPDATE note_state SET live = 0 WHERE path = ?1")?
@@ -385,10 +387,12 @@ impl Index {
     }
 
     /// Empty the index tables inside `tx` (the state tables stay), before a full rebuild.
-    pub fn clear(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    pub fn clear(tx: &IndexTx<'_>) -> rusqlite::Result<()> {
         tx.execute_batch(
             "DELETE FROM links; DELETE FROM tags; DELETE FROM notes_fts; DELETE FROM notes;",
-        )
+        )?;
+        tx.fts_cleared();
+        Ok(())
     }
 
     /// Up to `limit` paths starting with `prefix`, ignoring case, and how many there are.

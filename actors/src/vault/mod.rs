@@ -17,7 +17,9 @@ use serde_json::{Map, Value};
 
 use crate::error::VaultError;
 use crate::index::fts_query::build_match_query;
-use crate::index::{Index, ListedNote, NoteRecord, Resolve, SearchFilter, SearchHit, TagCount};
+use crate::index::{
+    Index, IndexTx, ListedNote, NoteRecord, Resolve, SearchFilter, SearchHit, TagCount,
+};
 use crate::settings::Settings;
 use paths::NotePath;
 
@@ -138,7 +140,8 @@ impl Vault {
             std::fs::create_dir_all(parent)?;
         }
         let root = std::fs::canonicalize(vault_dir)?;
-        let index = Index::open(index_file)?;
+        let mut index = Index::open(index_file)?;
+        index.set_search_memory_limit(settings.search_memory_bytes);
         Ok(Vault {
             root,
             index,
@@ -152,7 +155,7 @@ impl Vault {
     /// Run `f` in one index transaction; any change drops the cached search answers.
     fn change_index<T>(
         &mut self,
-        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, VaultError>,
+        f: impl FnOnce(&IndexTx<'_>) -> Result<T, VaultError>,
     ) -> Result<T, VaultError> {
         self.search_cache.entries.clear();
         self.index.transaction(f)
@@ -558,7 +561,7 @@ impl Vault {
 /// Index one parsed note (file facts from the caller) and return its version.
 #[allow(clippy::too_many_arguments)]
 fn store(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &IndexTx<'_>,
     path: &NotePath,
     parsed: &Parsed,
     size: u64,
