@@ -6,7 +6,7 @@
 //! earliest wins a tie), centred on the matches it holds. The text is the stored (segmented)
 //! column text, tokenized with FTS5's own tokenizer so a match here is a match for FTS5.
 
-use std::ops::{ControlFlow, Range};
+use std::ops::ControlFlow;
 
 use super::ranker::QueryTerm;
 use super::tokenizer::Tokenizer;
@@ -17,21 +17,23 @@ const OPEN: &str = "<mark>";
 const CLOSE: &str = "</mark>";
 const ELLIPSIS: &str = "…";
 
-/// One token of a column and the query terms it matches (bit i = `terms[i]`).
-struct Token {
-    range: Range<usize>,
+/// A token matching query terms: its index in the column and the terms (bit i = `terms[i]`).
+#[derive(Clone, Copy)]
+struct Hit {
+    token: usize,
     terms: u128,
 }
 
 /// The tokens of one column, as far as they were needed.
 struct Column<'t> {
     text: &'t str,
-    tokens: Vec<Token>,
+    /// Byte range of every token (u32: texts are under 2 GiB, FTS5 takes a C int).
+    tokens: Vec<(u32, u32)>,
     /// Whether `tokens` holds every token of the text (tokenizing stops early once the best
     /// possible window is known).
     complete: bool,
-    /// Indexes into `tokens` of the tokens matching a term.
-    hits: Vec<usize>,
+    /// The tokens matching a term, in order.
+    hits: Vec<Hit>,
 }
 
 /// The snippet of a note for `terms` (at most 128 of them), from its stored title and body:
@@ -86,38 +88,35 @@ fn scan<'t>(
             column.complete = false;
             return ControlFlow::Break(());
         }
+        column.tokens.push((range.start as u32, range.end as u32));
         let mut matched = 0u128;
         for (i, term) in terms.iter().enumerate().take(128) {
             if wanted & (1 << i) != 0 && term.matches(token) {
                 matched |= 1 << i;
             }
         }
-        column.tokens.push(Token {
-            range,
+        if matched == 0 {
+            return ControlFlow::Continue(());
+        }
+        column.hits.push(Hit {
+            token: index,
             terms: matched,
         });
-        if matched != 0 {
-            column.hits.push(index);
-            if stop_after.is_none() {
-                // The hits within one window ending here: if they cover everything, the
-                // window starting at the first of them is the earliest that does.
-                let first = column
-                    .hits
-                    .iter()
-                    .rev()
-                    .take_while(|&&h| h + WINDOW > index)
-                    .last()
-                    .copied()
-                    .unwrap_or(index);
-                let covered = column
-                    .hits
-                    .iter()
-                    .filter(|&&h| h >= first)
-                    .fold(0u128, |acc, &h| acc | column.tokens[h].terms);
-                if covered == wanted {
-                    // One token past the window tells whether the text goes on.
-                    stop_after = Some(first + WINDOW);
+        if stop_after.is_none() {
+            // The hits within one window ending here: if they cover everything, the window
+            // starting at the first of them is the earliest that does.
+            let mut covered = 0u128;
+            let mut first = index;
+            for hit in column.hits.iter().rev() {
+                if hit.token + WINDOW <= index {
+                    break;
                 }
+                covered |= hit.terms;
+                first = hit.token;
+            }
+            if covered == wanted {
+                // One token past the window tells whether the text goes on.
+                stop_after = Some(first + WINDOW);
             }
         }
         ControlFlow::Continue(())
@@ -128,16 +127,19 @@ fn scan<'t>(
 /// The first token of the window to show and how many distinct terms it covers.
 fn best_window(column: &Column<'_>) -> (usize, u32) {
     let mut best: Option<(usize, usize, u32)> = None;
-    for (k, &first) in column.hits.iter().enumerate() {
+    for (k, start) in column.hits.iter().enumerate() {
         let mut covered = 0u128;
-        let mut last = first;
-        for &h in column.hits[k..].iter().take_while(|&&h| h < first + WINDOW) {
-            covered |= column.tokens[h].terms;
-            last = h;
+        let mut last = start.token;
+        for hit in column.hits[k..]
+            .iter()
+            .take_while(|h| h.token < start.token + WINDOW)
+        {
+            covered |= hit.terms;
+            last = hit.token;
         }
         let count = covered.count_ones();
         if best.is_none_or(|(_, _, c)| count > c) {
-            best = Some((first, last, count));
+            best = Some((start.token, last, count));
         }
     }
     let Some((first, last, count)) = best else {
@@ -157,28 +159,31 @@ fn render(column: &Column<'_>, start: usize) -> String {
     let text = column.text;
     let tokens = &column.tokens;
     let end = (start + WINDOW).min(tokens.len());
+    let byte = |offset: u32| offset as usize;
     let mut out = String::with_capacity(WINDOW * 12);
     let mut copied = match tokens.get(start) {
-        Some(token) if start > 0 => {
+        Some(&(from, _)) if start > 0 => {
             out.push_str(ELLIPSIS);
-            token.range.start
+            byte(from)
         }
         _ => 0,
     };
-    for token in &tokens[start.min(end)..end] {
-        if token.terms != 0 {
-            out.push_str(&text[copied..token.range.start]);
-            out.push_str(OPEN);
-            out.push_str(&text[token.range.clone()]);
-            out.push_str(CLOSE);
-            copied = token.range.end;
-        }
+    let first_hit = column.hits.partition_point(|h| h.token < start);
+    for hit in column.hits[first_hit..]
+        .iter()
+        .take_while(|h| h.token < end)
+    {
+        let (from, to) = tokens[hit.token];
+        out.push_str(&text[copied..byte(from)]);
+        out.push_str(OPEN);
+        out.push_str(&text[byte(from)..byte(to)]);
+        out.push_str(CLOSE);
+        copied = byte(to);
     }
-    let reaches_end = column.complete && end == tokens.len();
-    if reaches_end {
+    if column.complete && end == tokens.len() {
         out.push_str(&text[copied..]);
-    } else if let Some(last) = end.checked_sub(1).and_then(|i| tokens.get(i)) {
-        out.push_str(&text[copied..last.range.end.max(copied)]);
+    } else if let Some(&(_, to)) = end.checked_sub(1).and_then(|i| tokens.get(i)) {
+        out.push_str(&text[copied..byte(to).max(copied)]);
         out.push_str(ELLIPSIS);
     }
     out
