@@ -3,6 +3,10 @@
 //!
 //! One [`Index`] wraps the one connection a user actor owns. Every method is synchronous and is
 //! called from the actor's blocking task, never from an async worker.
+//!
+//! Searches are mostly answered from an in-memory copy of the full-text index (`ranker`), kept
+//! in step with `notes_fts` by the writes: whatever writes that table tells the index which
+//! rows it touched ([`IndexTx::fts_row_changed`], [`IndexTx::fts_cleared`]).
 
 pub mod fts_query;
 mod links;

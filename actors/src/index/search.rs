@@ -195,9 +195,10 @@ impl Index {
         let mut details: std::collections::HashMap<i64, SearchHit> = {
             let mut stmt = self.conn().prepare(&format!(
                 "SELECT f.rowid, n.path, n.title,
-                        snippet(notes_fts, -1, '<mark>', '</mark>', '…', 24), n.updated
+                        snippet(notes_fts, -1, '<mark>', '</mark>', '…', {}), n.updated
                  FROM notes_fts f JOIN notes n ON n.id = f.rowid
-                 WHERE notes_fts MATCH ?1 AND f.rowid IN ({ids})"
+                 WHERE notes_fts MATCH ?1 AND f.rowid IN ({ids})",
+                snippet::WINDOW
             ))?;
             let rows = stmt.query_map([match_expr], |r| {
                 let snippet: String = r.get(3)?;

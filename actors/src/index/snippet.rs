@@ -11,7 +11,7 @@ use std::ops::ControlFlow;
 use super::ranker::QueryTerm;
 use super::tokenizer::Tokenizer;
 
-/// Tokens shown, as the SQL path asks of `snippet()`.
+/// Tokens shown; the FTS5 path asks `snippet()` for as many.
 pub const WINDOW: usize = 24;
 const OPEN: &str = "<mark>";
 const CLOSE: &str = "</mark>";

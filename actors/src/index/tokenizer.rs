@@ -248,6 +248,14 @@ mod tests {
             .map(|(i, (t, _))| (t.clone(), i as i64))
             .collect();
         assert_eq!(as_stored, stored);
+        // Every range holds exactly its token: tokenizing the slice alone gives it back.
+        for (token, range) in &ours {
+            let alone: Vec<String> = tokens(&mut tokenizer, &text[range.clone()])
+                .into_iter()
+                .map(|(t, _)| t)
+                .collect();
+            assert_eq!(alone, std::slice::from_ref(token), "{range:?}");
+        }
         assert!(ours.iter().any(|(t, _)| t == "muller"));
         assert!(ours.iter().any(|(t, _)| t == "東"));
         // Byte ranges cut the original text at the token, whatever its case or accents.
