@@ -46,6 +46,7 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub max_json_depth: usize,
     pub max_query_chars: usize,
+    pub search_memory_bytes: usize,
 }
 
 /// Why the configuration cannot be used.
@@ -99,6 +100,7 @@ struct LimitsSection {
     max_body_bytes: usize,
     max_json_depth: usize,
     max_query_chars: usize,
+    search_memory_bytes: usize,
 }
 
 /// Command-line values that override everything else.
@@ -299,6 +301,7 @@ impl Config {
             max_body_bytes: num("MAX_BODY_BYTES", f.limits.max_body_bytes)?,
             max_json_depth: num("MAX_JSON_DEPTH", f.limits.max_json_depth)?,
             max_query_chars: num("MAX_QUERY_CHARS", f.limits.max_query_chars)?,
+            search_memory_bytes: num("SEARCH_MEMORY_BYTES", f.limits.search_memory_bytes)?,
         })
     }
 
@@ -311,6 +314,7 @@ impl Config {
         s.actor_idle_timeout = self.actor_idle_timeout;
         s.max_note_bytes = self.max_note_bytes;
         s.max_query_chars = self.max_query_chars;
+        s.search_memory_bytes = self.search_memory_bytes;
         s.max_live_actors = self.max_live_actors;
         s.mcp.confirm_deletes = self.confirm_deletes;
         s.mcp.client_timeout = self.client_request_timeout;

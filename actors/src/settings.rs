@@ -20,6 +20,9 @@ pub struct Settings {
     pub max_note_bytes: usize,
     /// Longest search query, in characters.
     pub max_query_chars: usize,
+    /// Most bytes the in-memory search indexes of all open vaults may use together; a vault
+    /// whose index would not fit is searched with FTS5 alone (slower, same results).
+    pub search_memory_bytes: usize,
     /// Most user actors alive at once; starting one more retires the least recently used (its
     /// sessions stay valid). Bounds memory and open files whatever the number of users.
     pub max_live_actors: usize,
@@ -42,6 +45,7 @@ impl Settings {
             actor_idle_timeout: Duration::from_secs(10 * 60),
             max_note_bytes: 1024 * 1024,
             max_query_chars: 256,
+            search_memory_bytes: crate::index::DEFAULT_SEARCH_MEMORY_LIMIT,
             max_live_actors: 1024,
             crash_limit: 5,
             crash_window: Duration::from_secs(60),

@@ -475,6 +475,40 @@ pub fn build_match_query(user_query: &str, max_chars: usize) -> Result<String, Q
     Ok(out)
 }
 
+/// One term of a match expression that is a plain conjunction of terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlainTerm<'a> {
+    /// The text between the quotes: one token as [`build_match_query`] split it (unicode61 may
+    /// still split it further or drop it, which the caller checks with the real tokenizer).
+    pub text: &'a str,
+    /// Written `"text" *`: matches every token starting with `text`.
+    pub prefix: bool,
+}
+
+/// The terms of `match_expr` when it is exactly what [`build_match_query`] writes for words
+/// and prefixes that must all match (`"a" AND "b" * AND ...`), so it can be answered without
+/// FTS5; `None` for every other shape (OR, exclusions, phrases of several tokens).
+pub fn plain_terms(match_expr: &str) -> Option<Vec<PlainTerm<'_>>> {
+    let mut terms = Vec::new();
+    let mut rest = match_expr;
+    loop {
+        let (text, after) = rest.strip_prefix('"')?.split_once('"')?;
+        // A space separates the tokens of a phrase; a doubled quote would escape one.
+        if text.is_empty() || text.contains(' ') {
+            return None;
+        }
+        let (prefix, after) = match after.strip_prefix(" *") {
+            Some(after) => (true, after),
+            None => (false, after),
+        };
+        terms.push(PlainTerm { text, prefix });
+        if after.is_empty() {
+            return Some(terms);
+        }
+        rest = after.strip_prefix(" AND ")?;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -843,6 +877,43 @@ mod tests {
                 Ok(expected),
                 "{input:?}"
             );
+        }
+    }
+
+    #[test]
+    fn plain_conjunctions_are_recognised_and_nothing_else() {
+        let plain = |input: &str| {
+            let expr = build_match_query(input, MAX).unwrap();
+            plain_terms(&expr).map(|terms| {
+                terms
+                    .into_iter()
+                    .map(|t| format!("{}{}", t.text, if t.prefix { "*" } else { "" }))
+                    .collect::<Vec<_>>()
+            })
+        };
+        assert_eq!(plain("hello").unwrap(), ["hello"]);
+        assert_eq!(plain("Rust prog* 東").unwrap(), ["Rust", "prog*", "東"]);
+        assert_eq!(plain("\"quoted\" OR").unwrap(), ["quoted", "OR"]);
+        assert_eq!(plain("a a").unwrap(), ["a", "a"]);
+        for input in [
+            "a OR b",
+            "a -b",
+            "e-mail",
+            "東京",
+            "\"two words\"",
+            "\"a b\"*",
+        ] {
+            assert_eq!(plain(input), None, "{input:?}");
+        }
+        for expr in [
+            "",
+            "\"a\" AND",
+            "\"a\" OR \"b\"",
+            "\"a\"\"\"",
+            "\"\"",
+            "(\"a\")",
+        ] {
+            assert_eq!(plain_terms(expr), None, "{expr:?}");
         }
     }
 

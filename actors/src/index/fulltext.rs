@@ -13,10 +13,10 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{params, Transaction};
+use rusqlite::params;
 
 use super::fts_query::segment_cjk;
-use super::Index;
+use super::{Index, IndexTx};
 
 /// Queued notes at which a write flushes at once rather than waiting.
 const FLUSH_AT_NOTES: usize = 256;
@@ -36,7 +36,7 @@ pub(super) struct Queue {
 impl Index {
     /// Put a note's text into the FTS table now (bulk indexing).
     pub(super) fn put_full_text(
-        tx: &Transaction<'_>,
+        tx: &IndexTx<'_>,
         id: i64,
         title: &str,
         body: &str,
@@ -45,18 +45,20 @@ impl Index {
             .execute([id])?;
         tx.prepare_cached("INSERT INTO notes_fts(rowid, title, body) VALUES (?1, ?2, ?3)")?
             .execute(params![id, segment_cjk(title), segment_cjk(body)])?;
+        tx.fts_row_changed(id);
         Ok(())
     }
 
     /// Take a note's text out of the FTS table now (bulk indexing).
-    pub(super) fn drop_full_text(tx: &Transaction<'_>, id: i64) -> rusqlite::Result<()> {
+    pub(super) fn drop_full_text(tx: &IndexTx<'_>, id: i64) -> rusqlite::Result<()> {
         tx.prepare_cached("DELETE FROM notes_fts WHERE rowid = ?1")?
             .execute([id])?;
+        tx.fts_row_changed(id);
         Ok(())
     }
 
     /// Mark a note's FTS row stale, in the transaction that changes the note.
-    pub(super) fn mark_full_text(tx: &Transaction<'_>, id: i64) -> rusqlite::Result<()> {
+    pub(super) fn mark_full_text(tx: &IndexTx<'_>, id: i64) -> rusqlite::Result<()> {
         tx.prepare_cached("INSERT OR IGNORE INTO fts_pending(id) VALUES (?1)")?
             .execute([id])?;
         Ok(())
@@ -106,14 +108,17 @@ impl Index {
             }
         }
         tx.commit()?;
-        self.full_text = Queue::default();
+        let flushed = std::mem::take(&mut self.full_text);
+        for id in flushed.notes.into_keys() {
+            self.fts_row_changed(id);
+        }
         Ok(())
     }
 
     /// Notes marked stale with nothing queued for them — left by a crash before a flush: the
     /// paths of those that still exist (to reindex from their files); the FTS rows of those
     /// that do not are dropped here, inside the caller's transaction.
-    pub fn stale_full_text(tx: &Transaction<'_>) -> rusqlite::Result<Vec<String>> {
+    pub fn stale_full_text(tx: &IndexTx<'_>) -> rusqlite::Result<Vec<String>> {
         let stale: Vec<(i64, Option<String>)> = {
             let mut stmt = tx.prepare(
                 "SELECT p.id, n.path FROM fts_pending p LEFT JOIN notes n ON n.id = p.id",
@@ -132,7 +137,7 @@ impl Index {
     }
 
     /// Clear every stale mark: the caller has just (re)written their text itself.
-    pub fn unmark_all_full_text(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    pub fn unmark_all_full_text(tx: &IndexTx<'_>) -> rusqlite::Result<()> {
         tx.execute("DELETE FROM fts_pending", []).map(drop)
     }
 }

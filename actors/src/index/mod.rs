@@ -3,29 +3,73 @@
 //!
 //! One [`Index`] wraps the one connection a user actor owns. Every method is synchronous and is
 //! called from the actor's blocking task, never from an async worker.
+//!
+//! Searches are mostly answered from an in-memory copy of the full-text index (`ranker`), kept
+//! in step with `notes_fts` by the writes: whatever writes that table tells the index which
+//! rows it touched ([`IndexTx::fts_row_changed`], [`IndexTx::fts_cleared`]).
 
 pub mod fts_query;
 mod fulltext;
 mod links;
 mod notes;
+mod ranker;
 mod schema;
 mod search;
 mod sessions;
+mod snippet;
+#[cfg(test)]
+mod testing;
+mod tokenizer;
 
+use std::cell::{Cell, RefCell};
+use std::ops::Deref;
 use std::path::Path;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, Transaction};
 
 pub use links::link_key;
 pub use notes::{IndexedNote, ListedNote, NoteMeta, NoteRecord, Scope, TagCount, Upserted};
+pub use ranker::DEFAULT_MEMORY_LIMIT as DEFAULT_SEARCH_MEMORY_LIMIT;
 pub use search::{SearchFilter, SearchHit};
 pub use sessions::StoredSession;
 
 /// The open index of one user.
 pub struct Index {
     conn: Connection,
+    /// In-memory BM25 over `notes_fts` for plain queries; told about every write to it.
+    ranker: ranker::Ranker,
     /// Note text waiting to be written to the FTS table in one batch.
     full_text: fulltext::Queue,
+}
+
+/// A transaction on the index that notes which `notes_fts` rows it writes, so the ranker can
+/// catch up on exactly those once it ends. Derefs to the SQLite transaction.
+pub struct IndexTx<'c> {
+    tx: Transaction<'c>,
+    /// Row ids written (inserted, replaced or deleted) in `notes_fts`.
+    fts_rows: RefCell<Vec<i64>>,
+    /// Whether `notes_fts` was emptied.
+    fts_cleared: Cell<bool>,
+}
+
+impl<'c> Deref for IndexTx<'c> {
+    type Target = Transaction<'c>;
+
+    fn deref(&self) -> &Transaction<'c> {
+        &self.tx
+    }
+}
+
+impl IndexTx<'_> {
+    /// Row `rowid` of `notes_fts` was inserted, replaced or deleted.
+    pub fn fts_row_changed(&self, rowid: i64) {
+        self.fts_rows.borrow_mut().push(rowid);
+    }
+
+    /// Every row of `notes_fts` is gone.
+    pub fn fts_cleared(&self) {
+        self.fts_cleared.set(true);
+    }
 }
 
 impl Index {
@@ -35,6 +79,7 @@ impl Index {
         schema::prepare(&conn)?;
         Ok(Index {
             conn,
+            ranker: ranker::Ranker::default(),
             full_text: Default::default(),
         })
     }
@@ -45,12 +90,14 @@ impl Index {
         schema::prepare(&conn)?;
         Ok(Index {
             conn,
+            ranker: ranker::Ranker::default(),
             full_text: Default::default(),
         })
     }
 
     /// Drop every index table (state tables stay); the vault's next reconcile refills them.
     pub fn drop_index(&mut self) -> rusqlite::Result<()> {
+        self.fts_cleared();
         self.full_text = Default::default();
         schema::drop_index(&self.conn)
     }
@@ -58,12 +105,56 @@ impl Index {
     /// Run `f` in one transaction: everything it changes lands together or not at all.
     pub fn transaction<T, E: From<rusqlite::Error>>(
         &mut self,
-        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, E>,
+        f: impl FnOnce(&IndexTx<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
-        let tx = self.conn.transaction()?;
-        let out = f(&tx)?;
-        tx.commit()?;
-        Ok(out)
+        let (out, fts_rows, fts_cleared) = {
+            let tx = IndexTx {
+                tx: self.conn.transaction()?,
+                fts_rows: RefCell::default(),
+                fts_cleared: Cell::default(),
+            };
+            let out = f(&tx);
+            let IndexTx {
+                tx,
+                fts_rows,
+                fts_cleared,
+            } = tx;
+            let out = match out {
+                Ok(out) => tx.commit().map(|()| out).map_err(E::from),
+                Err(e) => Err(e),
+            };
+            (out, fts_rows.into_inner(), fts_cleared.into_inner())
+        };
+        // Also after a rollback: re-reading an unchanged row is only wasted work.
+        if fts_cleared {
+            self.fts_cleared();
+        }
+        for rowid in fts_rows {
+            self.fts_row_changed(rowid);
+        }
+        out
+    }
+
+    /// Row `rowid` of `notes_fts` was inserted, replaced or deleted: the ranker re-reads it
+    /// before its next answer. O(1).
+    pub fn fts_row_changed(&mut self, rowid: i64) {
+        self.ranker.fts_row_changed(rowid);
+    }
+
+    /// `notes_fts` was emptied or replaced: the ranker is dropped and rebuilt when needed.
+    pub fn fts_cleared(&mut self) {
+        self.ranker.fts_cleared();
+    }
+
+    /// Most bytes the in-memory rankers of all open indexes may hold together (the process
+    /// shares one budget); an index whose ranker does not fit is searched with FTS5 alone.
+    pub fn set_search_memory_limit(&mut self, bytes: usize) {
+        self.ranker.set_limit(bytes);
+    }
+
+    /// Bytes this index's ranker holds from the shared budget (0 when it has none).
+    pub fn search_memory(&self) -> usize {
+        self.ranker.reserved()
     }
 
     pub(crate) fn conn(&self) -> &Connection {

@@ -5,7 +5,7 @@ use rusqlite::{params, OptionalExtension, Transaction};
 use serde::Serialize;
 
 use super::links::{self, link_key};
-use super::Index;
+use super::{Index, IndexTx};
 use crate::vault::markdown::WikiLink;
 use crate::vault::paths::NotePath;
 
@@ -120,7 +120,7 @@ impl Index {
     /// `new_content` says a client wrote it (the version always goes up); a reconcile passes
     /// false, so an unchanged file keeps its version even after the index was rebuilt.
     pub fn upsert(
-        tx: &Transaction<'_>,
+        tx: &IndexTx<'_>,
         note: &NoteRecord<'_>,
         new_content: bool,
         scope: Scope,
@@ -226,7 +226,7 @@ impl Index {
     /// Forget a note; its version is kept so a later note at the same path continues from it.
     /// Links that pointed at it are re-resolved (another note may satisfy them now). Returns
     /// the row id it had, if it was indexed.
-    pub fn remove(tx: &Transaction<'_>, path: &str, scope: Scope) -> rusqlite::Result<Option<i64>> {
+    pub fn remove(tx: &IndexTx<'_>, path: &str, scope: Scope) -> rusqlite::Result<Option<i64>> {
         let Some(id) = links::note_id(tx, path)? else {
             return Ok(None);
         };
@@ -399,11 +399,13 @@ impl Index {
     }
 
     /// Empty the index tables inside `tx` (the state tables stay), before a full rebuild.
-    pub fn clear(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    pub fn clear(tx: &IndexTx<'_>) -> rusqlite::Result<()> {
         tx.execute_batch(
             "DELETE FROM links; DELETE FROM tags; DELETE FROM notes_fts; DELETE FROM notes;
              DELETE FROM fts_pending;",
-        )
+        )?;
+        tx.fts_cleared();
+        Ok(())
     }
 
     /// Up to `limit` paths starting with `prefix`, ignoring case, and how many there are.

@@ -1,15 +1,21 @@
 //! Full-text search over one user's notes: FTS5 `bm25` with the title weighted over the body,
 //! best first (lower bm25 is better), a small bonus for recently updated notes, and `<mark>`
 //! snippets.
+//!
+//! Queries that are a plain AND of words and prefixes, without tag filter, are answered by the
+//! in-memory ranker (same scores as FTS5, a fraction of the cost); everything else by FTS5.
 
 use rusqlite::types::Value as SqlValue;
+use rusqlite::OptionalExtension;
 use serde::Serialize;
 
-use super::fts_query::unsegment_cjk;
-use super::Index;
+use super::fts_query::{plain_terms, unsegment_cjk};
+use super::{snippet, Index};
 
-/// A title match counts this many times a body match.
+/// A title match counts this many times a body match. Whole numbers keep the in-memory scores
+/// bit-equal to FTS5's (see `ranker`).
 const TITLE_WEIGHT: f64 = 10.0;
+const BODY_WEIGHT: f64 = 1.0;
 /// At most this fraction of a note's score comes from recency; it only breaks near-ties.
 const RECENCY_BONUS: f64 = 0.05;
 /// Age (days) at which the recency bonus has halved.
@@ -37,8 +43,106 @@ pub struct SearchHit {
 }
 
 impl Index {
-    /// Run an FTS5 `match_expr` (built by `fts_query::build_match_query`) with `filter`.
+    /// Run an FTS5 `match_expr` (built by `fts_query::build_match_query`) with `filter`: the
+    /// `limit` best notes, best first.
     pub fn search(
+        &mut self,
+        match_expr: &str,
+        filter: &SearchFilter,
+        limit: usize,
+        now_ms: i64,
+    ) -> rusqlite::Result<Vec<SearchHit>> {
+        if filter.tags.is_empty() {
+            if let Some(hits) = self.search_in_memory(match_expr, &filter.folder, limit, now_ms)? {
+                return Ok(hits);
+            }
+        }
+        self.search_fts(match_expr, filter, limit, now_ms)
+    }
+
+    /// The answer of the in-memory ranker, or `None` when the query is not a plain AND of
+    /// single-token terms or the ranker does not fit in memory.
+    fn search_in_memory(
+        &mut self,
+        match_expr: &str,
+        folder: &str,
+        limit: usize,
+        now_ms: i64,
+    ) -> rusqlite::Result<Option<Vec<SearchHit>>> {
+        let Some(plain) = plain_terms(match_expr) else {
+            return Ok(None);
+        };
+        // One read transaction for the dozens of small reads below: each would otherwise
+        // take and release the WAL read lock on its own.
+        let read = self.conn.unchecked_transaction()?;
+        let Some(terms) = self.ranker.query_terms(&self.conn, &plain)? else {
+            return Ok(None);
+        };
+        let weights = (TITLE_WEIGHT, BODY_WEIGHT);
+        let candidates = limit + limit / 2 + 5;
+        let Some(mut top) = self
+            .ranker
+            .rank(&self.conn, &terms, folder, candidates, weights)?
+        else {
+            return Ok(None);
+        };
+        self.apply_recency(&mut top, now_ms)?;
+        top.truncate(limit);
+        let tokenizer = self.ranker.tokenizer(&self.conn)?;
+        let mut note = self
+            .conn
+            .prepare_cached("SELECT path, title, updated FROM notes WHERE id = ?1")?;
+        let mut text = self
+            .conn
+            .prepare_cached("SELECT title, body FROM notes_fts WHERE rowid = ?1")?;
+        let mut hits = Vec::with_capacity(top.len());
+        for (id, score) in top {
+            let Some(mut hit) = note
+                .query_row([id], |r| {
+                    Ok(SearchHit {
+                        path: r.get(0)?,
+                        title: r.get(1)?,
+                        snippet: String::new(),
+                        score: -score,
+                        updated: r.get(2)?,
+                    })
+                })
+                .optional()?
+            else {
+                continue;
+            };
+            let raw = text
+                .query_row([id], |r| {
+                    let title = r.get_ref(0)?.as_str_or_null()?.unwrap_or("");
+                    let body = r.get_ref(1)?.as_str_or_null()?.unwrap_or("");
+                    snippet::snippet(tokenizer, &terms, title, body)
+                })
+                .optional()?;
+            hit.snippet = unsegment_cjk(&raw.unwrap_or_default());
+            hits.push(hit);
+        }
+        drop((note, text));
+        read.commit()?;
+        Ok(Some(hits))
+    }
+
+    /// The recency bonus (at most RECENCY_BONUS of a score) only reorders near-ties among the
+    /// candidates; `top` ends sorted best first.
+    fn apply_recency(&self, top: &mut [(i64, f64)], now_ms: i64) -> rusqlite::Result<()> {
+        let mut updated = self
+            .conn
+            .prepare_cached("SELECT updated_ms FROM notes WHERE id = ?1")?;
+        for (id, score) in top.iter_mut() {
+            let updated_ms: Option<i64> = updated.query_row([*id], |r| r.get(0)).optional()?;
+            let age_days = (now_ms - updated_ms.unwrap_or(now_ms)).max(0) as f64 / 86_400_000.0;
+            *score *= 1.0 + RECENCY_BONUS / (1.0 + age_days / RECENCY_HALF_LIFE_DAYS);
+        }
+        top.sort_by(|a, b| a.1.total_cmp(&b.1));
+        Ok(())
+    }
+
+    /// The FTS5 path: any match expression, any filter.
+    fn search_fts(
         &self,
         match_expr: &str,
         filter: &SearchFilter,
@@ -48,7 +152,7 @@ impl Index {
         // 1. Rank every match by bm25 alone: the one cost that grows with the number of
         //    matches, so nothing else is computed per match. Keep some slack for step 2.
         let mut ranked = format!(
-            "SELECT f.rowid, bm25(notes_fts, {TITLE_WEIGHT}, 1.0) AS b
+            "SELECT f.rowid, bm25(notes_fts, {TITLE_WEIGHT}, {BODY_WEIGHT}) AS b
              FROM notes_fts f WHERE notes_fts MATCH ?1"
         );
         let mut args: Vec<SqlValue> = vec![SqlValue::Text(match_expr.to_string())];
@@ -79,26 +183,8 @@ impl Index {
         if top.is_empty() {
             return Ok(Vec::new());
         }
-        // 2. The recency bonus (at most RECENCY_BONUS of a score) only reorders near-ties
-        //    among the candidates.
-        let ids = top
-            .iter()
-            .map(|(id, _)| id.to_string())
-            .collect::<Vec<_>>()
-            .join(",");
-        let updated: std::collections::HashMap<i64, i64> = {
-            let mut stmt = self.conn().prepare(&format!(
-                "SELECT id, updated_ms FROM notes WHERE id IN ({ids})"
-            ))?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            rows.collect::<rusqlite::Result<_>>()?
-        };
-        for (id, score) in top.iter_mut() {
-            let age_days =
-                (now_ms - updated.get(id).copied().unwrap_or(now_ms)).max(0) as f64 / 86_400_000.0;
-            *score *= 1.0 + RECENCY_BONUS / (1.0 + age_days / RECENCY_HALF_LIFE_DAYS);
-        }
-        top.sort_by(|a, b| a.1.total_cmp(&b.1));
+        // 2. Recency, among the candidates only.
+        self.apply_recency(&mut top, now_ms)?;
         top.truncate(limit);
         // 3. Snippets, the expensive part, for the page only.
         let ids = top
@@ -109,9 +195,10 @@ impl Index {
         let mut details: std::collections::HashMap<i64, SearchHit> = {
             let mut stmt = self.conn().prepare(&format!(
                 "SELECT f.rowid, n.path, n.title,
-                        snippet(notes_fts, -1, '<mark>', '</mark>', '…', 24), n.updated
+                        snippet(notes_fts, -1, '<mark>', '</mark>', '…', {}), n.updated
                  FROM notes_fts f JOIN notes n ON n.id = f.rowid
-                 WHERE notes_fts MATCH ?1 AND f.rowid IN ({ids})"
+                 WHERE notes_fts MATCH ?1 AND f.rowid IN ({ids})",
+                snippet::WINDOW
             ))?;
             let rows = stmt.query_map([match_expr], |r| {
                 let snippet: String = r.get(3)?;
@@ -137,5 +224,96 @@ impl Index {
                 })
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::fts_query::build_match_query;
+    use crate::index::testing::{corpus, put};
+
+    fn filter(folder: &str) -> SearchFilter {
+        SearchFilter {
+            folder: folder.to_string(),
+            tags: Vec::new(),
+        }
+    }
+
+    /// (path, score) ordered by score, then path: the same list whatever order ties came in.
+    fn by_score(hits: &[SearchHit]) -> Vec<(String, f64)> {
+        let mut out: Vec<(String, f64)> = hits.iter().map(|h| (h.path.clone(), h.score)).collect();
+        out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        out
+    }
+
+    #[test]
+    fn in_memory_answers_equal_the_fts5_path() {
+        let mut index = Index::open_in_memory().unwrap();
+        put(&mut index, &corpus(300, 8));
+        let now = 86_400_000 * 3;
+        for (query, folder) in [
+            ("the", ""),
+            ("tea cafe", ""),
+            ("co*", "work"),
+            ("rust", "home"),
+            ("müller", "work/deep"),
+            ("note", "nowhere"),
+            ("absent", ""),
+        ] {
+            let expr = build_match_query(query, 200).unwrap();
+            for limit in [10, 1000] {
+                let fast = index.search(&expr, &filter(folder), limit, now).unwrap();
+                let slow = index
+                    .search_fts(&expr, &filter(folder), limit, now)
+                    .unwrap();
+                assert_eq!(fast.len(), slow.len(), "{query:?} in {folder:?}");
+                for (a, b) in fast.iter().zip(&slow) {
+                    assert!(
+                        (a.score - b.score).abs() <= 1e-9 * b.score.abs(),
+                        "{query:?}"
+                    );
+                    assert!(a.path.starts_with(folder), "{query:?}: {}", a.path);
+                    assert!(a.snippet.contains("<mark>"), "{query:?}: {}", a.snippet);
+                }
+                if limit == 1000 {
+                    let (fast, slow) = (by_score(&fast), by_score(&slow));
+                    let paths =
+                        |v: &[(String, f64)]| v.iter().map(|h| h.0.clone()).collect::<Vec<_>>();
+                    assert_eq!(paths(&fast), paths(&slow), "{query:?} in {folder:?}");
+                }
+            }
+        }
+        assert!(index.search_memory() > 0, "the ranker answered");
+    }
+
+    #[test]
+    fn snippets_mark_the_same_words_as_fts5() {
+        let mut index = Index::open_in_memory().unwrap();
+        let notes = [
+            ("de.md", "Reise", "Wir trinken Kaffee mit Frau Müller."),
+            ("ja.md", "日記", "今日は東京都に住んでいます。"),
+            ("title.md", "Kaffee", "A note about drinks."),
+        ];
+        put(
+            &mut index,
+            &notes.map(|(p, t, b)| (p.to_string(), t.to_string(), b.to_string())),
+        );
+        for (query, expected) in [
+            ("muller", "Wir trinken Kaffee mit Frau <mark>Müller</mark>."),
+            ("東", "今日は<mark>東</mark>京都に住んでいます。"),
+            ("kaffee", "<mark>Kaffee</mark>"),
+        ] {
+            let expr = build_match_query(query, 200).unwrap();
+            let fast = index.search(&expr, &filter(""), 10, 0).unwrap();
+            let slow = index.search_fts(&expr, &filter(""), 10, 0).unwrap();
+            let snippets = |hits: &[SearchHit]| {
+                hits.iter()
+                    .find(|h| h.path != "title.md" || query == "kaffee")
+                    .map(|h| h.snippet.clone())
+            };
+            assert_eq!(snippets(&fast).as_deref(), Some(expected), "{query:?}");
+            assert_eq!(snippets(&slow).as_deref(), Some(expected), "{query:?}");
+        }
     }
 }

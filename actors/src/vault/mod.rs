@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 use crate::error::VaultError;
 use crate::index::fts_query::build_match_query;
 use crate::index::{
-    Index, ListedNote, NoteRecord, Scope, SearchFilter, SearchHit, TagCount, Upserted,
+    Index, IndexTx, ListedNote, NoteRecord, Scope, SearchFilter, SearchHit, TagCount, Upserted,
 };
 use crate::settings::Settings;
 use paths::NotePath;
@@ -140,7 +140,8 @@ impl Vault {
             std::fs::create_dir_all(parent)?;
         }
         let root = std::fs::canonicalize(vault_dir)?;
-        let index = Index::open(index_file)?;
+        let mut index = Index::open(index_file)?;
+        index.set_search_memory_limit(settings.search_memory_bytes);
         Ok(Vault {
             root,
             index,
@@ -154,7 +155,7 @@ impl Vault {
     /// Run `f` in one index transaction; any change drops the cached search answers.
     fn change_index<T>(
         &mut self,
-        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, VaultError>,
+        f: impl FnOnce(&IndexTx<'_>) -> Result<T, VaultError>,
     ) -> Result<T, VaultError> {
         self.search_cache.entries.clear();
         self.index.transaction(f)
@@ -585,7 +586,7 @@ impl Vault {
 /// Index one parsed note (file facts from the caller).
 #[allow(clippy::too_many_arguments)]
 fn store(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &IndexTx<'_>,
     path: &NotePath,
     parsed: &Parsed,
     size: u64,
