@@ -8,6 +8,9 @@ use vault_mcp::cli::{Cli, Command};
 use vault_mcp::config::Config;
 use vault_mcp::telemetry;
 
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init();

@@ -38,8 +38,10 @@ MODES
            round-robin over the U users) for a warm-up plus --seconds. The same client is also
            driven against a bare hyper endpoint served by the bench itself on its own thread
            and runtime, which answers tools/call with canned JSON and no work: that row,
-           'ceiling', is the most this machine does for this client, and '% ceiling' compares
-           each workload to it.
+           'ceiling', is the most this machine does for this client. Before each workload the
+           ceiling is measured again (half the window, at least 1 s): 'ceiling req/s' is that
+           figure and '% ceiling' compares the workload with it, so that the drift of a shared
+           machine over a long run does not skew the comparison.
   scale    (1) Time to index N notes (--index-notes, default 10,000, ~30 MB): the files are
            written into one user's vault while the server is stopped, then the server starts
            and the time from that user's first request to its first list_notes answer is
@@ -407,12 +409,34 @@ async fn run_mode(global: &Global, args: &RunArgs, http: &reqwest::Client) -> Fa
     let measure = Duration::from_secs_f64(args.seconds);
     let warmup = Duration::from_secs_f64(args.warmup.max(0.0));
     let mut rows = Vec::new();
+    // The ceiling of a shared machine drifts: each workload is compared with a ceiling
+    // measured right before it, over a shorter window.
+    let adjacent = Spec {
+        workload: Workload::Read,
+        concurrency: 0,
+        warmup: warmup.min(Duration::from_millis(500)),
+        measure: (measure / 2).max(Duration::from_secs(1)).min(measure),
+        seed: global.seed,
+    };
     for &c in &args.concurrency {
         let mut runs: Vec<(&str, &Target, Workload)> =
             vec![("ceiling", &ceiling_target, Workload::Read)];
         runs.extend(args.workloads.iter().map(|w| (w.label(), &target, *w)));
-        let mut ceiling_rps = None;
+        let mut first = true;
         for (label, tgt, kind) in runs {
+            let is_ceiling = std::mem::take(&mut first);
+            let ceiling_rps = if is_ceiling {
+                None
+            } else {
+                let spec = Spec {
+                    concurrency: c,
+                    ..adjacent.clone()
+                };
+                let out = workload::drive(&ceiling_target, plan.clone(), &spec).await;
+                report_errors("ceiling", &out.errors);
+                failures += out.errors.total();
+                Some(out.rps())
+            };
             eprintln!(
                 "[bench] {label} C={c} U={}: {:.1} s warm-up + {:.1} s",
                 args.users,
@@ -428,10 +452,6 @@ async fn run_mode(global: &Global, args: &RunArgs, http: &reqwest::Client) -> Fa
             };
             let out = workload::drive(tgt, plan.clone(), &spec).await;
             let rps = out.rps();
-            let is_ceiling = ceiling_rps.is_none();
-            if is_ceiling {
-                ceiling_rps = Some(rps);
-            }
             report_errors(label, &out.errors);
             match &server {
                 Some(s) if out.errors.total() > 0 && !is_ceiling => {
@@ -440,7 +460,13 @@ async fn run_mode(global: &Global, args: &RunArgs, http: &reqwest::Client) -> Fa
                 _ => {}
             }
             failures += out.errors.total();
-            eprintln!("[bench]   {rps:.0} req/s, {} errors", out.errors.total());
+            match ceiling_rps {
+                Some(ceil) => eprintln!(
+                    "[bench]   {rps:.0} req/s, {} errors (ceiling just before: {ceil:.0} req/s)",
+                    out.errors.total()
+                ),
+                None => eprintln!("[bench]   {rps:.0} req/s, {} errors", out.errors.total()),
+            }
             rows.push(Row {
                 workload: label.to_string(),
                 concurrency: c,
@@ -453,7 +479,11 @@ async fn run_mode(global: &Global, args: &RunArgs, http: &reqwest::Client) -> Fa
                 } else {
                     server.as_ref().and_then(|s| s.rss())
                 },
-                pct_of_ceiling: ceiling_rps.filter(|r| *r > 0.0).map(|r| rps / r * 100.0),
+                ceiling_rps,
+                pct_of_ceiling: match ceiling_rps {
+                    None => Some(100.0),
+                    Some(ceil) => (ceil > 0.0).then(|| rps / ceil * 100.0),
+                },
             });
         }
     }

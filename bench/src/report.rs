@@ -13,6 +13,9 @@ pub struct Row {
     pub percentiles: Option<[u64; 3]>,
     pub errors: u64,
     pub rss: Option<u64>,
+    /// The ceiling this row is compared with: measured just before it, so that a shared
+    /// machine's drift over the run does not skew the comparison.
+    pub ceiling_rps: Option<f64>,
     pub pct_of_ceiling: Option<f64>,
 }
 
@@ -92,6 +95,7 @@ pub fn render(rows: &[Row]) -> String {
         "p99 ms",
         "errors",
         "server RSS",
+        "ceiling req/s",
         "% ceiling",
     ];
     let cells: Vec<Vec<String>> = rows
@@ -111,6 +115,7 @@ pub fn render(rows: &[Row]) -> String {
                 p99,
                 r.errors.to_string(),
                 format_bytes(r.rss),
+                r.ceiling_rps.map_or("-".to_string(), |c| format!("{c:.0}")),
                 r.pct_of_ceiling
                     .map_or("-".to_string(), |p| format!("{p:.1}%")),
             ]
@@ -175,6 +180,7 @@ mod tests {
                 percentiles: Some([310, 520, 1900]),
                 errors: 0,
                 rss: None,
+                ceiling_rps: None,
                 pct_of_ceiling: Some(100.0),
             },
             Row {
@@ -185,6 +191,7 @@ mod tests {
                 percentiles: None,
                 errors: 3,
                 rss: Some(50 * 1024 * 1024),
+                ceiling_rps: Some(41234.0),
                 pct_of_ceiling: Some(1.969),
             },
         ];
@@ -203,6 +210,7 @@ mod tests {
         assert!(lines[3].ends_with("2.0%"));
         assert!(lines[2].contains("0.31") && lines[2].contains("1.90"));
         assert_eq!(lines[3].matches(" - ").count(), 3);
+        assert_eq!(end(lines[0], "ceiling req/s"), end(lines[3], "41234"));
     }
 
     #[test]

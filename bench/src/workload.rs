@@ -150,6 +150,7 @@ impl Tally {
     }
 }
 
+#[derive(Clone)]
 pub struct Spec {
     pub workload: Workload,
     pub concurrency: usize,

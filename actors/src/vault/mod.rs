@@ -346,8 +346,9 @@ impl Vault {
     /// on the way, so what `read_note` returns and what search finds agree.
     pub fn read(&mut self, raw_path: &str) -> Result<Note, VaultError> {
         let path = NotePath::parse(raw_path)?;
-        let file = paths::resolve(&self.root, &path)?;
-        let (text, meta) = read_text(&file, &path, self.max_note_bytes)?;
+        let (file, meta) = paths::resolve_with_meta(&self.root, &path)?;
+        let meta = meta.ok_or_else(|| VaultError::NotFound(path.to_string()))?;
+        let text = read_text(&file, &meta, &path, self.max_note_bytes)?;
         let (size, mtime) = (meta.len(), mtime_ns(&meta));
         // Unchanged since it was indexed: title, tags and version come from the index, and only
         // the frontmatter needs parsing (links and inline tags are the costly part of a parse).
@@ -709,16 +710,10 @@ fn json_kind(v: &Value) -> &'static str {
 
 fn read_text(
     file: &Path,
+    meta: &std::fs::Metadata,
     path: &NotePath,
     max: usize,
-) -> Result<(String, std::fs::Metadata), VaultError> {
-    let meta = match std::fs::metadata(file) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(VaultError::NotFound(path.to_string()))
-        }
-        Err(e) => return Err(e.into()),
-    };
+) -> Result<String, VaultError> {
     if meta.len() as usize > max {
         return Err(VaultError::TooLarge {
             what: "note file",
@@ -726,10 +721,16 @@ fn read_text(
             limit: max,
         });
     }
-    let bytes = std::fs::read(file)?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| VaultError::InvalidArguments(format!("{path} is not valid UTF-8 text")))?;
-    Ok((text, meta))
+    let bytes = match std::fs::read(file) {
+        Ok(b) => b,
+        // Deleted between the check and the read.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(VaultError::NotFound(path.to_string()))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    String::from_utf8(bytes)
+        .map_err(|_| VaultError::InvalidArguments(format!("{path} is not valid UTF-8 text")))
 }
 
 fn fm_string(fm: &Map<String, Value>, key: &str) -> Option<String> {

@@ -110,24 +110,18 @@ fn check_relative(raw: &str, what: &str) -> Result<(), VaultError> {
 /// Missing folders are fine (a write creates them); the deepest folder that exists must lie
 /// inside the vault after its symlinks are resolved.
 pub fn resolve(root: &Path, path: &NotePath) -> Result<PathBuf, VaultError> {
+    resolve_with_meta(root, path).map(|(file, _)| file)
+}
+
+/// [`resolve`], also returning the note file's metadata when it exists (the check has it at
+/// hand; since the note is never a symlink it is the file's own).
+pub fn resolve_with_meta(
+    root: &Path,
+    path: &NotePath,
+) -> Result<(PathBuf, Option<std::fs::Metadata>), VaultError> {
     let full = root.join(path.as_str());
-    let mut existing = full.parent().map(Path::to_path_buf);
-    while let Some(dir) = existing {
-        match std::fs::canonicalize(&dir) {
-            Ok(real) => {
-                if !real.starts_with(root) {
-                    return Err(VaultError::invalid_path(
-                        path.as_str(),
-                        "a folder on this path is a link that leads outside the vault",
-                    ));
-                }
-                break;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                existing = dir.parent().map(Path::to_path_buf);
-            }
-            Err(e) => return Err(e.into()),
-        }
+    if folders_hold_a_symlink(root, path)? {
+        check_real_folder(root, path, &full)?;
     }
     match std::fs::symlink_metadata(&full) {
         Ok(meta) if meta.file_type().is_symlink() => Err(VaultError::invalid_path(
@@ -138,10 +132,51 @@ pub fn resolve(root: &Path, path: &NotePath) -> Result<PathBuf, VaultError> {
             path.as_str(),
             "this path is a folder, not a note",
         )),
-        Ok(_) => Ok(full),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(full),
+        Ok(meta) => Ok((full, Some(meta))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((full, None)),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Is any existing folder of `path`, below the canonical `root`, a symlink? Without one, and
+/// with no `..` segment (the lexical rules), every folder lies inside the vault as spelled,
+/// which costs one `lstat` per folder instead of resolving the whole path from `/`.
+fn folders_hold_a_symlink(root: &Path, path: &NotePath) -> Result<bool, VaultError> {
+    let mut dir = root.to_path_buf();
+    let folder = path.folder();
+    for part in folder.split('/').filter(|p| !p.is_empty()) {
+        dir.push(part);
+        match std::fs::symlink_metadata(&dir) {
+            Ok(meta) if meta.file_type().is_symlink() => return Ok(true),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(false)
+}
+
+/// The deepest existing folder of `full`, with its symlinks resolved, must lie inside `root`.
+fn check_real_folder(root: &Path, path: &NotePath, full: &Path) -> Result<(), VaultError> {
+    let mut existing = full.parent().map(Path::to_path_buf);
+    while let Some(dir) = existing {
+        match std::fs::canonicalize(&dir) {
+            Ok(real) => {
+                if !real.starts_with(root) {
+                    return Err(VaultError::invalid_path(
+                        path.as_str(),
+                        "a folder on this path is a link that leads outside the vault",
+                    ));
+                }
+                return Ok(());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                existing = dir.parent().map(Path::to_path_buf);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -224,5 +259,27 @@ mod tests {
         assert_eq!(resolve(&root, &p).unwrap_err().code(), "invalid_path");
         let real = NotePath::parse("real.md").unwrap();
         assert_eq!(resolve(&root, &real).unwrap(), root.join("real.md"));
+    }
+
+    #[test]
+    fn symlinked_folder_inside_the_vault_is_followed_and_a_deeper_escape_is_caught() {
+        let outside = tempfile::tempdir().unwrap();
+        let vault = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(vault.path()).unwrap();
+        std::fs::create_dir_all(root.join("real/sub")).unwrap();
+        std::fs::write(root.join("real/sub/n.md"), "x").unwrap();
+        std::os::unix::fs::symlink(root.join("real"), root.join("alias")).unwrap();
+        let inside = NotePath::parse("alias/sub/n.md").unwrap();
+        let (file, meta) = resolve_with_meta(&root, &inside).unwrap();
+        assert_eq!(file, root.join("alias/sub/n.md"));
+        assert!(meta.is_some_and(|m| m.is_file()));
+        std::os::unix::fs::symlink(outside.path(), root.join("real/out")).unwrap();
+        let nested = NotePath::parse("real/out/x.md").unwrap();
+        assert_eq!(resolve(&root, &nested).unwrap_err().code(), "invalid_path");
+        let missing = NotePath::parse("real/new/x.md").unwrap();
+        assert_eq!(
+            resolve_with_meta(&root, &missing).unwrap().1.map(|_| ()),
+            None
+        );
     }
 }
