@@ -41,7 +41,10 @@ MODES
            'ceiling', is the most this machine does for this client. Before each workload the
            ceiling is measured again (half the window, at least 1 s): 'ceiling req/s' is that
            figure and '% ceiling' compares the workload with it, so that the drift of a shared
-           machine over a long run does not skew the comparison.
+           machine over a long run does not skew the comparison. With --rounds N every
+           workload is measured N times, each right after its own ceiling; req/s, ceiling and
+           % ceiling are then the medians of the rounds (each % from its own round) and the
+           percentiles are over all rounds' requests.
   scale    (1) Time to index N notes (--index-notes, default 10,000, ~30 MB): the files are
            written into one user's vault while the server is stopped, then the server starts
            and the time from that user's first request to its first list_notes answer is
@@ -184,6 +187,10 @@ struct RunArgs {
     /// Warm-up seconds before each measured window
     #[arg(long, default_value_t = 2.0)]
     warmup: f64,
+    /// Measure each workload this many times, each right after its own ceiling; the table
+    /// shows the medians (req/s, ceiling, % ceiling) and percentiles over all rounds
+    #[arg(short, long, default_value_t = 1)]
+    rounds: usize,
     /// Drive an already running server at URL instead of starting one (needs --secret)
     #[arg(long, value_name = "URL")]
     url: Option<String>,
@@ -425,65 +432,83 @@ async fn run_mode(global: &Global, args: &RunArgs, http: &reqwest::Client) -> Fa
         let mut first = true;
         for (label, tgt, kind) in runs {
             let is_ceiling = std::mem::take(&mut first);
-            let ceiling_rps = if is_ceiling {
-                None
-            } else {
-                let spec = Spec {
-                    concurrency: c,
-                    ..adjacent.clone()
+            let rounds = if is_ceiling { 1 } else { args.rounds.max(1) };
+            let mut measured: Vec<(f64, Option<f64>)> = Vec::new();
+            let mut hist = workload::new_histogram();
+            let mut errors = 0;
+            for round in 1..=rounds {
+                let ceiling_rps = if is_ceiling {
+                    None
+                } else {
+                    let spec = Spec {
+                        concurrency: c,
+                        ..adjacent.clone()
+                    };
+                    let out = workload::drive(&ceiling_target, plan.clone(), &spec).await;
+                    report_errors("ceiling", &out.errors);
+                    failures += out.errors.total();
+                    Some(out.rps())
                 };
-                let out = workload::drive(&ceiling_target, plan.clone(), &spec).await;
-                report_errors("ceiling", &out.errors);
-                failures += out.errors.total();
-                Some(out.rps())
-            };
-            eprintln!(
-                "[bench] {label} C={c} U={}: {:.1} s warm-up + {:.1} s",
-                args.users,
-                warmup.as_secs_f64(),
-                measure.as_secs_f64()
-            );
-            let spec = Spec {
-                workload: kind,
-                concurrency: c,
-                warmup,
-                measure,
-                seed: global.seed,
-            };
-            let out = workload::drive(tgt, plan.clone(), &spec).await;
-            let rps = out.rps();
-            report_errors(label, &out.errors);
-            match &server {
-                Some(s) if out.errors.total() > 0 && !is_ceiling => {
-                    eprintln!("[bench] server stderr, last lines:\n{}", s.stderr_tail());
+                eprintln!(
+                    "[bench] {label} C={c} U={} (round {round}/{rounds}): {:.1} s warm-up + {:.1} s",
+                    args.users,
+                    warmup.as_secs_f64(),
+                    measure.as_secs_f64()
+                );
+                let spec = Spec {
+                    workload: kind,
+                    concurrency: c,
+                    warmup,
+                    measure,
+                    seed: global.seed ^ round as u64,
+                };
+                let out = workload::drive(tgt, plan.clone(), &spec).await;
+                let rps = out.rps();
+                report_errors(label, &out.errors);
+                match &server {
+                    Some(s) if out.errors.total() > 0 && !is_ceiling => {
+                        eprintln!("[bench] server stderr, last lines:\n{}", s.stderr_tail());
+                    }
+                    _ => {}
                 }
-                _ => {}
+                failures += out.errors.total();
+                errors += out.errors.total();
+                // The histograms share their bounds, so adding cannot fail.
+                let _ = hist.add(&out.hist);
+                match ceiling_rps {
+                    Some(ceil) => eprintln!(
+                        "[bench]   {rps:.0} req/s, {} errors (ceiling just before: {ceil:.0} req/s)",
+                        out.errors.total()
+                    ),
+                    None => eprintln!("[bench]   {rps:.0} req/s, {} errors", out.errors.total()),
+                }
+                measured.push((rps, ceiling_rps));
             }
-            failures += out.errors.total();
-            match ceiling_rps {
-                Some(ceil) => eprintln!(
-                    "[bench]   {rps:.0} req/s, {} errors (ceiling just before: {ceil:.0} req/s)",
-                    out.errors.total()
-                ),
-                None => eprintln!("[bench]   {rps:.0} req/s, {} errors", out.errors.total()),
-            }
+            let rps = report::median(measured.iter().map(|m| m.0));
+            let ceiling_rps = measured
+                .iter()
+                .map(|m| m.1)
+                .collect::<Option<Vec<f64>>>()
+                .map(|c| report::median(c.into_iter()));
+            let pct = measured
+                .iter()
+                .map(|&(r, c)| c.map(|c| if c > 0.0 { r / c * 100.0 } else { 0.0 }))
+                .collect::<Option<Vec<f64>>>()
+                .map(|p| report::median(p.into_iter()));
             rows.push(Row {
                 workload: label.to_string(),
                 concurrency: c,
                 users: args.users,
                 rps,
-                percentiles: report::percentiles(&out.hist),
-                errors: out.errors.total(),
+                percentiles: report::percentiles(&hist),
+                errors,
                 rss: if is_ceiling {
                     None
                 } else {
                     server.as_ref().and_then(|s| s.rss())
                 },
                 ceiling_rps,
-                pct_of_ceiling: match ceiling_rps {
-                    None => Some(100.0),
-                    Some(ceil) => (ceil > 0.0).then(|| rps / ceil * 100.0),
-                },
+                pct_of_ceiling: if is_ceiling { Some(100.0) } else { pct },
             });
         }
     }

@@ -19,6 +19,21 @@ pub struct Row {
     pub pct_of_ceiling: Option<f64>,
 }
 
+/// The median of some figures (the mean of the middle two for an even count; 0 for none).
+pub fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut v: Vec<f64> = values.collect();
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[mid]
+    } else {
+        (v[mid - 1] + v[mid]) / 2.0
+    }
+}
+
 /// p50/p90/p99 of a latency histogram recorded in microseconds.
 pub fn percentiles(hist: &Histogram<u64>) -> Option<[u64; 3]> {
     if hist.is_empty() {
@@ -211,6 +226,13 @@ mod tests {
         assert!(lines[2].contains("0.31") && lines[2].contains("1.90"));
         assert_eq!(lines[3].matches(" - ").count(), 3);
         assert_eq!(end(lines[0], "ceiling req/s"), end(lines[3], "41234"));
+    }
+
+    #[test]
+    fn median_of_odd_even_and_no_figures() {
+        assert_eq!(median([3.0, 1.0, 2.0].into_iter()), 2.0);
+        assert_eq!(median([4.0, 1.0, 3.0, 2.0].into_iter()), 2.5);
+        assert_eq!(median(std::iter::empty()), 0.0);
     }
 
     #[test]
