@@ -11,10 +11,6 @@ use rusqlite::Connection;
 /// the vault, its state tables kept.
 const SCHEMA_VERSION: i64 = 1;
 
-/// How much of the file SQLite maps (the whole index of a vault of some 30,000 notes); the
-/// mapped pages are the kernel's page cache, shared and reclaimable, not the process's heap.
-const MMAP_BYTES: i64 = 256 << 20;
-
 const STATE: &str = "
 CREATE TABLE IF NOT EXISTS note_state (
     path    TEXT PRIMARY KEY,
@@ -100,9 +96,6 @@ pub fn prepare(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "wal_autocheckpoint", 8000)?;
-    // Pages are read through a memory map instead of a read call (and a copy) per page miss:
-    // the small page cache misses on almost every note a read or a write touches.
-    conn.pragma_update(None, "mmap_size", MMAP_BYTES)?;
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     conn.execute_batch(STATE)?;
     if version != SCHEMA_VERSION {
