@@ -70,7 +70,8 @@ CORPUS
   the same corpus. Loading (--load auto): when the bench starts the server, files are written
   into each user's vault folder before it starts, and one list_notes per user then makes
   every actor reconcile its index before anything is measured; with --url, notes are written
-  through write_note over MCP. Search queries are frequent words of the corpus (its ~30
+  through write_note over MCP. Then `sync` writes back what loading left in the page cache, so
+  that writeback does not weigh on the measured workloads. Search queries are frequent words of the corpus (its ~30
   stopword-like top words skipped): 70% one word, 20% two words, 10% a prefix (abc*).
   Writes overwrite random notes with another note's body plus a unique line.
 
@@ -400,6 +401,9 @@ async fn run_mode(global: &Global, args: &RunArgs, http: &reqwest::Client) -> Fa
         }
         LoadMode::Auto | LoadMode::None => Tally::default(),
     };
+    if load != LoadMode::None {
+        settle_disk();
+    }
     report_errors("loading", &load_errors);
     failures += load_errors.total();
 
@@ -518,6 +522,19 @@ async fn run_mode(global: &Global, args: &RunArgs, http: &reqwest::Client) -> Fa
     }
     print!("{}", report::render(&rows));
     Ok(failures)
+}
+
+/// Write back what loading left in the page cache (hundreds of MB of notes and fresh indexes),
+/// so that the kernel's writeback does not run during, and weigh on, the measured workloads.
+fn settle_disk() {
+    let t = Instant::now();
+    match std::process::Command::new("sync").status() {
+        Ok(status) if status.success() => eprintln!(
+            "[bench] flushed the loaded data to disk ({:.2} s)",
+            t.elapsed().as_secs_f64()
+        ),
+        _ => eprintln!("[bench] could not run sync; loading may still be writing back"),
+    }
 }
 
 /// The `scale` mode; returns the number of failed requests.
