@@ -2,9 +2,9 @@
 //! sessions.
 //!
 //! Messages are handled one at a time and become jobs, in order, on the actor's worker queue,
-//! drained on the blocking pool (SQL and file I/O never run on the async workers), so a user's
-//! operations are serialised and users never share a lock. The actor stops itself, through the
-//! supervisor, after `actor_idle_timeout` without a message.
+//! drained on the shared job threads (SQL and file I/O never run on the async workers), so a
+//! user's operations are serialised and users never share a lock. The actor stops itself,
+//! through the supervisor, after `actor_idle_timeout` without a message.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

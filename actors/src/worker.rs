@@ -33,7 +33,7 @@ enum Task {
 
 struct Queue {
     tasks: VecDeque<Task>,
-    /// A blocking task is draining the queue now.
+    /// A pool task is draining the queue now (or is queued to).
     draining: bool,
     /// The core could not be opened or a job panicked: nothing runs any more.
     broken: bool,

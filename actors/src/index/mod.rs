@@ -2,7 +2,7 @@
 //! and the state that is not in the files (note versions, MCP sessions).
 //!
 //! One [`Index`] wraps the one connection a user actor owns. Every method is synchronous and is
-//! called from the actor's blocking task, never from an async worker.
+//! called from the actor's job thread, never from an async worker.
 //!
 //! Searches are mostly answered from an in-memory copy of the full-text index (`ranker`), kept
 //! in step with `notes_fts` by the writes: whatever writes that table tells the index which

@@ -3,7 +3,7 @@
 //! client cancelled it.
 //!
 //! The context is built by the dispatcher for each request and lent to tools; it runs on the
-//! user actor's blocking thread, so waiting here waits on that thread only.
+//! user actor's job thread; waits go through `pool::blocking`, so they hold up this user only.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};

@@ -1,6 +1,6 @@
 //! One user's vault: the markdown files (the source of truth) and the index that caches them.
 //!
-//! Every operation here is synchronous; the user actor runs them on a blocking thread. A write
+//! Every operation here is synchronous; the user actor runs them on a job thread. A write
 //! goes to the file first (crash-safe), then to the index in one transaction, so the index can
 //! always be rebuilt from the files.
 
