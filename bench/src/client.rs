@@ -175,6 +175,15 @@ impl Session {
         rpc_result(read_reply(resp).await?)
     }
 
+    /// Sends a JSON-RPC `ping`; `Ok` carries its (empty) result.
+    pub async fn ping(&mut self) -> Result<Value, CallError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let req = json!({"jsonrpc": "2.0", "id": id, "method": "ping"});
+        let resp = self.post(req.to_string()).send().await?;
+        rpc_result(read_reply(resp).await?)
+    }
+
     /// Ends the session (`DELETE /mcp`), so per-user session limits are not exhausted.
     pub async fn close(self) -> Result<(), CallError> {
         let resp = self

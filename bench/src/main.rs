@@ -90,6 +90,7 @@ EXAMPLES
   vault-bench --smoke                          # seconds-long check used by the test suite
   vault-bench run -c 1,16,64 -u 8 -s 20        # three concurrency levels, 8 users
   vault-bench run -w read,mix --corpus ~/vault # your own notes
+  vault-bench run -w ping,read -r 3            # the request path alone, then with a note read
   vault-bench scale --index-notes 5000 -k 2000
   vault-bench ceiling --port 9999 & vault-bench run --url http://127.0.0.1:9999 --secret x";
 
@@ -263,6 +264,10 @@ impl RunArgs {
         self.concurrency = vec![4];
         self.seconds = 1.0;
         self.warmup = 0.25;
+        // Every workload, so that none of them can quietly stop working.
+        if !self.workloads.contains(&Workload::Ping) {
+            self.workloads.push(Workload::Ping);
+        }
     }
 }
 

@@ -32,6 +32,9 @@ pub enum Workload {
     Write,
     /// 80% read, 15% search, 5% write
     Mix,
+    /// JSON-RPC ping on the session: transport, auth, session check, user actor and job pool,
+    /// with no vault work — what the other rows pay before their own work
+    Ping,
 }
 
 impl Workload {
@@ -42,6 +45,7 @@ impl Workload {
             Workload::List => "list_notes",
             Workload::Write => "write_note",
             Workload::Mix => "mix",
+            Workload::Ping => "ping",
         }
     }
 
@@ -51,6 +55,7 @@ impl Workload {
             Workload::Search => Op::Search,
             Workload::List => Op::List,
             Workload::Write => Op::Write,
+            Workload::Ping => Op::Ping,
             Workload::Mix => match rng.below(100) {
                 0..80 => Op::Read,
                 80..95 => Op::Search,
@@ -66,6 +71,7 @@ enum Op {
     Search,
     List,
     Write,
+    Ping,
 }
 
 /// What requests are made of: the corpus every user's vault holds, and its folders.
@@ -80,10 +86,12 @@ impl Plan {
         Plan { corpus, folders }
     }
 
-    fn request(&self, op: Op, rng: &mut Rng, tag: &str) -> (&'static str, Value) {
+    /// The tool call for `op` (`None` for a ping, which is no tool call).
+    fn request(&self, op: Op, rng: &mut Rng, tag: &str) -> Option<(&'static str, Value)> {
         let notes = &self.corpus.notes;
         let i = rng.below(notes.len());
-        match op {
+        Some(match op {
+            Op::Ping => return None,
             Op::Read => ("read_note", json!({"path": notes[i].path})),
             Op::Search => (
                 "search_notes",
@@ -103,7 +111,7 @@ impl Plan {
                 let body = format!("{}\nrevision {tag}\n", notes[donor].body);
                 ("write_note", json!({"path": notes[i].path, "body": body}))
             }
-        }
+        })
     }
 }
 
@@ -220,8 +228,10 @@ pub async fn drive(target: &Target, plan: Arc<Plan>, spec: &Spec) -> Outcome {
                 }
                 seq += 1;
                 let op = workload.pick(&mut rng);
-                let (tool, args) = plan.request(op, &mut rng, &format!("{i}-{seq}"));
-                let result = session.call_tool(tool, args).await;
+                let result = match plan.request(op, &mut rng, &format!("{i}-{seq}")) {
+                    Some((tool, args)) => session.call_tool(tool, args).await,
+                    None => session.ping().await,
+                };
                 match result {
                     Ok(_) if sent >= measure_from => {
                         hist.saturating_record(sent.elapsed().as_micros() as u64);
@@ -347,20 +357,24 @@ mod tests {
     fn requests_reference_the_corpus() {
         let plan = Plan::new(generate(20, 4));
         let mut rng = Rng::new(2);
-        let (tool, args) = plan.request(Op::Write, &mut rng, "3-1");
+        let (tool, args) = plan.request(Op::Write, &mut rng, "3-1").unwrap();
         assert_eq!(tool, "write_note");
         let path = args["path"].as_str().unwrap();
         let body = args["body"].as_str().unwrap();
         let note = plan.corpus.notes.iter().find(|n| n.path == path).unwrap();
         assert_ne!(note.body, body);
         assert!(body.ends_with("\nrevision 3-1\n"));
-        let (tool, args) = plan.request(Op::Search, &mut rng, "");
+        let (tool, args) = plan.request(Op::Search, &mut rng, "").unwrap();
         assert_eq!((tool, args["limit"].as_u64()), ("search_notes", Some(10)));
         for _ in 0..50 {
-            let (_, args) = plan.request(Op::List, &mut rng, "");
+            let (_, args) = plan.request(Op::List, &mut rng, "").unwrap();
             if let Some(folder) = args["folder"].as_str() {
                 assert!(plan.folders.iter().any(|f| f == folder));
             }
         }
+        assert!(
+            plan.request(Op::Ping, &mut rng, "").is_none(),
+            "a ping is no tool call"
+        );
     }
 }
