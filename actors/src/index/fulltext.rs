@@ -2,8 +2,8 @@
 //!
 //! FTS5 turns every transaction that touched it into a new index segment and merges segments as
 //! they pile up: for single writes that is most of a write's cost. So a single write only marks
-//! its note stale (in `fts_pending`, in the same transaction as the note's row) and leaves the
-//! new text here; [`Index::flush_full_text`] then writes every queued note in one transaction.
+//! its note stale (in `fts_pending`, in the same transaction as the note's row) and its new
+//! text is queued here when that transaction commits; [`Index::flush_full_text`] then writes every queued note in one transaction.
 //! The flush runs before anything reads the FTS table (search), when the queue grows large, and
 //! shortly after the last write (the user actor arranges that). Bulk indexing (reconcile,
 //! rebuild) writes the text at once, in its own big transaction.
@@ -23,14 +23,40 @@ const FLUSH_AT_NOTES: usize = 256;
 /// Queued text (bytes) at which a write flushes at once.
 const FLUSH_AT_BYTES: usize = 8 << 20;
 
+/// A note's (segmented) title and body as the FTS table holds them; `None` when the note is
+/// gone.
+pub(super) type Text = Option<(String, String)>;
+
 /// Notes whose text has not reached the FTS table yet.
 #[derive(Default)]
 pub(super) struct Queue {
-    /// Note id → its new (segmented) title and body; `None` when the note is gone. Ordered:
-    /// FTS5 flushes its in-memory segment whenever a write's row id is lower than the last
-    /// one's, so a batch must go in ascending row id order to become one segment.
-    notes: BTreeMap<i64, Option<(String, String)>>,
+    /// Note id → its new text. Ordered: FTS5 flushes its in-memory segment whenever a write's
+    /// row id is lower than the last one's, so a batch must go in ascending row id order to
+    /// become one segment.
+    notes: BTreeMap<i64, Text>,
     bytes: usize,
+}
+
+impl Queue {
+    /// Queue a note's text (a later text for the same note replaces the earlier); true when
+    /// the queue has grown large enough to be flushed at once.
+    pub(super) fn add(&mut self, id: i64, text: Text) -> bool {
+        self.bytes += text.as_ref().map_or(0, |(t, b)| t.len() + b.len());
+        self.notes.insert(id, text);
+        self.notes.len() >= FLUSH_AT_NOTES || self.bytes >= FLUSH_AT_BYTES
+    }
+}
+
+/// Replace (or, with `None`, remove) note `id`'s row in the FTS table; `text` is segmented.
+fn write_row(tx: &IndexTx<'_>, id: i64, text: Option<(&str, &str)>) -> rusqlite::Result<()> {
+    tx.prepare_cached("DELETE FROM notes_fts WHERE rowid = ?1")?
+        .execute([id])?;
+    if let Some((title, body)) = text {
+        tx.prepare_cached("INSERT INTO notes_fts(rowid, title, body) VALUES (?1, ?2, ?3)")?
+            .execute(params![id, title, body])?;
+    }
+    tx.fts_row_changed(id);
+    Ok(())
 }
 
 impl Index {
@@ -41,44 +67,32 @@ impl Index {
         title: &str,
         body: &str,
     ) -> rusqlite::Result<()> {
-        tx.prepare_cached("DELETE FROM notes_fts WHERE rowid = ?1")?
-            .execute([id])?;
-        tx.prepare_cached("INSERT INTO notes_fts(rowid, title, body) VALUES (?1, ?2, ?3)")?
-            .execute(params![id, segment_cjk(title), segment_cjk(body)])?;
-        tx.fts_row_changed(id);
-        Ok(())
+        write_row(tx, id, Some((&segment_cjk(title), &segment_cjk(body))))
     }
 
     /// Take a note's text out of the FTS table now (bulk indexing).
     pub(super) fn drop_full_text(tx: &IndexTx<'_>, id: i64) -> rusqlite::Result<()> {
-        tx.prepare_cached("DELETE FROM notes_fts WHERE rowid = ?1")?
-            .execute([id])?;
-        tx.fts_row_changed(id);
-        Ok(())
+        write_row(tx, id, None)
     }
 
-    /// Mark a note's FTS row stale, in the transaction that changes the note.
-    pub(super) fn mark_full_text(tx: &IndexTx<'_>, id: i64) -> rusqlite::Result<()> {
+    /// A single write: mark the note's FTS row stale in this transaction, and queue its new
+    /// text (`None` when the note is removed) for the batch once the transaction commits.
+    pub(super) fn mark_full_text(
+        tx: &IndexTx<'_>,
+        id: i64,
+        text: Option<(&str, &str)>,
+    ) -> rusqlite::Result<()> {
         tx.prepare_cached("INSERT OR IGNORE INTO fts_pending(id) VALUES (?1)")?
             .execute([id])?;
-        Ok(())
-    }
-
-    /// Queue the text of note `id` (marked stale by a committed transaction); `None` when the
-    /// note was removed. Flushes when the queue has grown large.
-    pub fn queue_full_text(&mut self, id: i64, text: Option<(&str, &str)>) -> rusqlite::Result<()> {
-        let text = text.map(|(title, body)| {
-            (
-                segment_cjk(title).into_owned(),
-                segment_cjk(body).into_owned(),
-            )
-        });
-        let q = &mut self.full_text;
-        q.bytes += text.as_ref().map_or(0, |(t, b)| t.len() + b.len());
-        q.notes.insert(id, text);
-        if q.notes.len() >= FLUSH_AT_NOTES || q.bytes >= FLUSH_AT_BYTES {
-            self.flush_full_text()?;
-        }
+        tx.queue_text(
+            id,
+            text.map(|(title, body)| {
+                (
+                    segment_cjk(title).into_owned(),
+                    segment_cjk(body).into_owned(),
+                )
+            }),
+        );
         Ok(())
     }
 
@@ -93,26 +107,19 @@ impl Index {
         if self.full_text.notes.is_empty() {
             return Ok(());
         }
-        let tx = self.conn.transaction()?;
-        {
-            let mut forget = tx.prepare_cached("DELETE FROM notes_fts WHERE rowid = ?1")?;
-            let mut put =
-                tx.prepare_cached("INSERT INTO notes_fts(rowid, title, body) VALUES (?1, ?2, ?3)")?;
+        let queue = std::mem::take(&mut self.full_text);
+        let written = self.transaction(|tx| {
             let mut unmark = tx.prepare_cached("DELETE FROM fts_pending WHERE id = ?1")?;
-            for (id, text) in &self.full_text.notes {
-                forget.execute([id])?;
-                if let Some((title, body)) = text {
-                    put.execute(params![id, title, body])?;
-                }
+            for (&id, text) in &queue.notes {
+                write_row(tx, id, text.as_ref().map(|(t, b)| (t.as_str(), b.as_str())))?;
                 unmark.execute([id])?;
             }
+            Ok(())
+        });
+        if written.is_err() {
+            self.full_text = queue;
         }
-        tx.commit()?;
-        let flushed = std::mem::take(&mut self.full_text);
-        for id in flushed.notes.into_keys() {
-            self.fts_row_changed(id);
-        }
-        Ok(())
+        written
     }
 
     /// Notes marked stale with nothing queued for them — left by a crash before a flush: the

@@ -28,7 +28,7 @@ use std::path::Path;
 use rusqlite::{Connection, Transaction};
 
 pub use links::link_key;
-pub use notes::{IndexedNote, ListedNote, NoteMeta, NoteRecord, Scope, TagCount, Upserted};
+pub use notes::{IndexedNote, ListedNote, NoteMeta, NoteRecord, Scope, TagCount};
 pub use ranker::DEFAULT_MEMORY_LIMIT as DEFAULT_SEARCH_MEMORY_LIMIT;
 pub use search::{SearchFilter, SearchHit};
 pub use sessions::StoredSession;
@@ -50,6 +50,8 @@ pub struct IndexTx<'c> {
     fts_rows: RefCell<Vec<i64>>,
     /// Whether `notes_fts` was emptied.
     fts_cleared: Cell<bool>,
+    /// Text of single writes, for the full-text queue once the transaction commits.
+    queued_text: RefCell<Vec<(i64, fulltext::Text)>>,
 }
 
 impl<'c> Deref for IndexTx<'c> {
@@ -69,6 +71,11 @@ impl IndexTx<'_> {
     /// Every row of `notes_fts` is gone.
     pub fn fts_cleared(&self) {
         self.fts_cleared.set(true);
+    }
+
+    /// Note `id`'s new text (`None`: removed) goes to the full-text queue if this commits.
+    fn queue_text(&self, id: i64, text: fulltext::Text) {
+        self.queued_text.borrow_mut().push((id, text));
     }
 }
 
@@ -103,27 +110,35 @@ impl Index {
     }
 
     /// Run `f` in one transaction: everything it changes lands together or not at all.
+    /// Text that single writes queued goes to the full-text queue once it has committed.
     pub fn transaction<T, E: From<rusqlite::Error>>(
         &mut self,
         f: impl FnOnce(&IndexTx<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
-        let (out, fts_rows, fts_cleared) = {
+        let (out, fts_rows, fts_cleared, queued_text) = {
             let tx = IndexTx {
                 tx: self.conn.transaction()?,
                 fts_rows: RefCell::default(),
                 fts_cleared: Cell::default(),
+                queued_text: RefCell::default(),
             };
             let out = f(&tx);
             let IndexTx {
                 tx,
                 fts_rows,
                 fts_cleared,
+                queued_text,
             } = tx;
             let out = match out {
                 Ok(out) => tx.commit().map(|()| out).map_err(E::from),
                 Err(e) => Err(e),
             };
-            (out, fts_rows.into_inner(), fts_cleared.into_inner())
+            (
+                out,
+                fts_rows.into_inner(),
+                fts_cleared.into_inner(),
+                queued_text.into_inner(),
+            )
         };
         // Also after a rollback: re-reading an unchanged row is only wasted work.
         if fts_cleared {
@@ -132,7 +147,15 @@ impl Index {
         for rowid in fts_rows {
             self.fts_row_changed(rowid);
         }
-        out
+        let out = out?;
+        let mut full = false;
+        for (id, text) in queued_text {
+            full |= self.full_text.add(id, text);
+        }
+        if full {
+            self.flush_full_text()?;
+        }
+        Ok(out)
     }
 
     /// Row `rowid` of `notes_fts` was inserted, replaced or deleted: the ranker re-reads it

@@ -29,19 +29,11 @@ pub struct NoteRecord<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
     /// A single write: links are resolved now, for this note and every link it could satisfy;
-    /// the FTS row is marked stale and the caller queues the text (see `fulltext`).
+    /// the FTS row is marked stale and the text queued for the next batch (see `fulltext`).
     Single,
     /// Part of a bulk reconcile or rebuild: the text goes to the FTS table in this transaction,
     /// links are resolved afterwards in one pass over the whole vault.
     Bulk,
-}
-
-/// Where an upserted note landed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Upserted {
-    /// Its row id (the FTS row id too).
-    pub id: i64,
-    pub version: u64,
 }
 
 /// What the index knows of a note, enough to skip re-reading an unchanged file.
@@ -116,7 +108,7 @@ fn bump_version(
 }
 
 impl Index {
-    /// Store a note (new or changed) with its text, tags and links.
+    /// Store a note (new or changed) with its text, tags and links; returns its version.
     /// `new_content` says a client wrote it (the version always goes up); a reconcile passes
     /// false, so an unchanged file keeps its version even after the index was rebuilt.
     pub fn upsert(
@@ -124,7 +116,7 @@ impl Index {
         note: &NoteRecord<'_>,
         new_content: bool,
         scope: Scope,
-    ) -> rusqlite::Result<Upserted> {
+    ) -> rusqlite::Result<u64> {
         let path = note.path.as_str();
         let (path_key, _) = link_key(path);
         let stem = note.path.stem().to_lowercase();
@@ -183,7 +175,7 @@ impl Index {
             }
         };
         match scope {
-            Scope::Single => Index::mark_full_text(tx, id)?,
+            Scope::Single => Index::mark_full_text(tx, id, Some((note.title, note.body)))?,
             Scope::Bulk => Index::put_full_text(tx, id, note.title, note.body)?,
         }
         {
@@ -219,16 +211,14 @@ impl Index {
         if scope == Scope::Single && keys_changed {
             links::re_resolve_for_note(tx, id, &path_key, &stem, &title_key)?;
         }
-        let version = bump_version(tx, path, note.hash, new_content)?;
-        Ok(Upserted { id, version })
+        bump_version(tx, path, note.hash, new_content)
     }
 
     /// Forget a note; its version is kept so a later note at the same path continues from it.
-    /// Links that pointed at it are re-resolved (another note may satisfy them now). Returns
-    /// the row id it had, if it was indexed.
-    pub fn remove(tx: &IndexTx<'_>, path: &str, scope: Scope) -> rusqlite::Result<Option<i64>> {
+    /// Links that pointed at it are re-resolved (another note may satisfy them now).
+    pub fn remove(tx: &IndexTx<'_>, path: &str, scope: Scope) -> rusqlite::Result<bool> {
         let Some(id) = links::note_id(tx, path)? else {
-            return Ok(None);
+            return Ok(false);
         };
         let pointing: Vec<i64> = {
             let mut stmt = tx.prepare_cached("SELECT rowid FROM links WHERE dst = ?1")?;
@@ -236,7 +226,7 @@ impl Index {
             rows.collect::<rusqlite::Result<_>>()?
         };
         match scope {
-            Scope::Single => Index::mark_full_text(tx, id)?,
+            Scope::Single => Index::mark_full_text(tx, id, None)?,
             Scope::Bulk => Index::drop_full_text(tx, id)?,
         }
         tx.prepare_cached("DELETE FROM notes WHERE id = ?1")?
@@ -248,7 +238,7 @@ impl Index {
                 links::re_resolve_where(tx, "l.rowid = ?1", &[&rowid])?;
             }
         }
-        Ok(Some(id))
+        Ok(true)
     }
 
     /// Resolve every link in one pass (after a bulk reconcile).

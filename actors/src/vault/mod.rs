@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 use crate::error::VaultError;
 use crate::index::fts_query::build_match_query;
 use crate::index::{
-    Index, IndexTx, ListedNote, NoteRecord, Scope, SearchFilter, SearchHit, TagCount, Upserted,
+    Index, IndexTx, ListedNote, NoteRecord, Scope, SearchFilter, SearchHit, TagCount,
 };
 use crate::settings::Settings;
 use paths::NotePath;
@@ -372,7 +372,7 @@ impl Vault {
         let parsed = parse(&path, &text)
             .map_err(|e| VaultError::InvalidFrontmatter(format!("{path}: {e}")))?;
         let hash = hash(text.as_bytes());
-        let stored = self.change_index(|tx| {
+        let version = self.change_index(|tx| {
             store(
                 tx,
                 &path,
@@ -385,9 +385,6 @@ impl Vault {
                 Scope::Single,
             )
         })?;
-        self.index
-            .queue_full_text(stored.id, Some((&parsed.title, &parsed.body)))?;
-        let version = stored.version;
         Ok(Note {
             path: path.to_string(),
             created: fm_string(&parsed.frontmatter, "created"),
@@ -449,7 +446,7 @@ impl Vault {
         let meta = std::fs::metadata(&file)?;
         let hash = hash(text.as_bytes());
         let updated_ms = now_ms();
-        let Upserted { id, version } = self.change_index(|tx| {
+        let version = self.change_index(|tx| {
             store(
                 tx,
                 &path,
@@ -462,8 +459,6 @@ impl Vault {
                 Scope::Single,
             )
         })?;
-        self.index
-            .queue_full_text(id, Some((&parsed.title, &parsed.body)))?;
         self.changes.push(Change::Written {
             path: path.to_string(),
             created: existing.is_none(),
@@ -503,11 +498,7 @@ impl Vault {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
             Err(e) => return Err(e.into()),
         };
-        let removed =
-            self.change_index(|tx| Ok(Index::remove(tx, path.as_str(), Scope::Single)?))?;
-        if let Some(id) = removed {
-            self.index.queue_full_text(id, None)?;
-        }
+        self.change_index(|tx| Ok(Index::remove(tx, path.as_str(), Scope::Single)?))?;
         if gone_already {
             // Gone from disk already: the index now agrees; tell the caller.
             return Err(VaultError::NotFound(path.to_string()));
@@ -584,7 +575,7 @@ impl Vault {
     }
 }
 
-/// Index one parsed note (file facts from the caller).
+/// Index one parsed note (file facts from the caller) and return its version.
 #[allow(clippy::too_many_arguments)]
 fn store(
     tx: &IndexTx<'_>,
@@ -596,7 +587,7 @@ fn store(
     updated_ms: i64,
     new_content: bool,
     scope: Scope,
-) -> Result<Upserted, VaultError> {
+) -> Result<u64, VaultError> {
     let created = fm_string(&parsed.frontmatter, "created");
     let updated = fm_string(&parsed.frontmatter, "updated");
     let record = NoteRecord {
@@ -821,14 +812,18 @@ mod tests {
 
     fn vault() -> (tempfile::TempDir, Vault) {
         let dir = tempfile::tempdir().unwrap();
+        let v = open_in(&dir);
+        (dir, v)
+    }
+
+    fn open_in(dir: &tempfile::TempDir) -> Vault {
         let settings = Settings::for_data_dir(dir.path());
-        let v = Vault::open(
+        Vault::open(
             &dir.path().join("v"),
             &dir.path().join("i.sqlite"),
             &settings,
         )
-        .unwrap();
-        (dir, v)
+        .unwrap()
     }
 
     fn write(v: &mut Vault, path: &str, body: &str) {
@@ -898,18 +893,6 @@ mod tests {
             .unwrap()
     }
 
-    fn reopen(dir: &tempfile::TempDir) -> Vault {
-        let settings = Settings::for_data_dir(dir.path());
-        let mut v = Vault::open(
-            &dir.path().join("v"),
-            &dir.path().join("i.sqlite"),
-            &settings,
-        )
-        .unwrap();
-        v.reconcile().unwrap();
-        v
-    }
-
     #[test]
     fn single_writes_reach_the_full_text_index_in_one_batch() {
         let (_dir, mut v) = vault();
@@ -954,7 +937,8 @@ mod tests {
         write(&mut v, "new.md", "newborn words");
         // The process dies here: the queue in memory is lost, the marks in the file are not.
         drop(v);
-        let mut v = reopen(&dir);
+        let mut v = open_in(&dir);
+        v.reconcile().unwrap();
         assert!(!v.full_text_queued());
         assert_eq!(fts_rows(&v, "fresh"), 1);
         assert_eq!(fts_rows(&v, "old"), 0);
