@@ -229,22 +229,26 @@ fn origin_of(url: &str) -> String {
     format!("{scheme}://{host}")
 }
 
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+/// A future that resolves on SIGTERM or SIGINT (Ctrl-C). The handlers are installed by this
+/// call, not when the future is first polled: call it before announcing the server, so that a
+/// signal sent as soon as the banner appears is not lost. Must be called within the runtime.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, Signal, SignalKind};
+    let interrupt = signal(SignalKind::interrupt());
+    let terminate = signal(SignalKind::terminate());
+    let wait = |listener: std::io::Result<Signal>| async move {
+        match listener {
             Ok(mut s) => {
                 s.recv().await;
             }
             Err(_) => std::future::pending::<()>().await,
         }
     };
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+    async move {
+        tokio::select! {
+            _ = wait(interrupt) => {},
+            _ = wait(terminate) => {},
+        }
     }
 }
 

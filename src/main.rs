@@ -42,8 +42,10 @@ fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => runtime.block_on(async {
             let app = Application::build(config).await?;
+            // Listening for signals before the banner says the server is up.
+            let stop = app::shutdown_signal();
             app.print_banner();
-            app.run_until_stopped(app::shutdown_signal()).await
+            app.run_until_stopped(stop).await
         }),
         Command::Token(args) => app::print_token(&config, &args),
     };
