@@ -6,7 +6,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 pub const PROTOCOL_VERSION: &str = "2025-11-25";
@@ -165,23 +165,40 @@ impl Session {
 
     /// Calls a tool; `Ok` carries `result` of a successful, non-`isError` call.
     pub async fn call_tool(&mut self, name: &str, arguments: Value) -> Result<Value, CallError> {
-        let id = self.next_id;
-        self.next_id += 1;
-        let req = json!({
-            "jsonrpc": "2.0", "id": id, "method": "tools/call",
-            "params": {"name": name, "arguments": arguments}
-        });
-        let resp = self.post(req.to_string()).send().await?;
+        let req = self.tool_request(name, arguments);
+        let resp = self.post(req).send().await?;
         rpc_result(read_reply(resp).await?)
     }
 
-    /// Sends a JSON-RPC `ping`; `Ok` carries its (empty) result.
-    pub async fn ping(&mut self) -> Result<Value, CallError> {
+    /// Calls a tool and only checks that it succeeded (see [`check_reply`]): what the
+    /// measured loop does, so that the client's share of each request stays small.
+    pub async fn call_tool_checked(
+        &mut self,
+        name: &str,
+        arguments: Value,
+    ) -> Result<(), CallError> {
+        let req = self.tool_request(name, arguments);
+        let resp = self.post(req).send().await?;
+        read_checked(resp).await
+    }
+
+    fn tool_request(&mut self, name: &str, arguments: Value) -> String {
+        let id = self.next_id;
+        self.next_id += 1;
+        json!({
+            "jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": name, "arguments": arguments}
+        })
+        .to_string()
+    }
+
+    /// Sends a JSON-RPC `ping` and checks that it succeeded.
+    pub async fn ping(&mut self) -> Result<(), CallError> {
         let id = self.next_id;
         self.next_id += 1;
         let req = json!({"jsonrpc": "2.0", "id": id, "method": "ping"});
         let resp = self.post(req.to_string()).send().await?;
-        rpc_result(read_reply(resp).await?)
+        read_checked(resp).await
     }
 
     /// Ends the session (`DELETE /mcp`), so per-user session limits are not exhausted.
@@ -202,6 +219,17 @@ impl Session {
 
 /// Status check, then the JSON-RPC response from a JSON or SSE body.
 async fn read_reply(resp: reqwest::Response) -> Result<Value, CallError> {
+    let (content_type, body) = read_body(resp).await?;
+    parse_reply(&content_type, &body)
+}
+
+/// Status check, then [`check_reply`].
+async fn read_checked(resp: reqwest::Response) -> Result<(), CallError> {
+    let (content_type, body) = read_body(resp).await?;
+    check_reply(&content_type, &body)
+}
+
+async fn read_body(resp: reqwest::Response) -> Result<(String, hyper::body::Bytes), CallError> {
     let status = resp.status();
     if !status.is_success() {
         return Err(CallError::Status(status.as_u16()));
@@ -212,8 +240,37 @@ async fn read_reply(resp: reqwest::Response) -> Result<Value, CallError> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
-    let body = resp.bytes().await?;
-    parse_reply(&content_type, &body)
+    Ok((content_type, resp.bytes().await?))
+}
+
+/// Just enough of a JSON-RPC response to tell success from failure. Deserializing into it
+/// still checks that the whole body is well-formed JSON, but skips every other member
+/// without building it.
+#[derive(Deserialize)]
+struct Outcome {
+    error: Option<serde::de::IgnoredAny>,
+    result: Option<OutcomeResult>,
+}
+
+#[derive(Deserialize)]
+struct OutcomeResult {
+    #[serde(rename = "isError", default)]
+    is_error: bool,
+}
+
+/// `Ok` when the body holds a successful JSON-RPC response that is not a tool's `isError`
+/// result; a failure is parsed in full, so it reads exactly as [`rpc_result`] reports it.
+pub fn check_reply(content_type: &str, body: &[u8]) -> Result<(), CallError> {
+    if !content_type.starts_with("text/event-stream") {
+        if let Ok(Outcome {
+            error: None,
+            result: Some(OutcomeResult { is_error: false }),
+        }) = serde_json::from_slice::<Outcome>(body)
+        {
+            return Ok(());
+        }
+    }
+    rpc_result(parse_reply(content_type, body)?).map(drop)
 }
 
 /// Finds the JSON-RPC response in a body: the whole body for `application/json`, else the
@@ -309,6 +366,42 @@ mod tests {
         assert_eq!(err.kind(), "tool error (isError)");
         assert!(err.to_string().contains("not found"));
         assert!(parse_reply("text/event-stream", b"data: {\"jsonrpc\":\"2.0\"}\n\n").is_err());
+    }
+
+    #[test]
+    fn check_reply_tells_success_from_every_failure() {
+        let json = "application/json";
+        let ok = br#"{"jsonrpc":"2.0","id":2,"result":{"content":[{"type":"text","text":"{\"a\":1}"}],"structuredContent":{"a":[1,{"b":null}]},"isError":false}}"#;
+        assert!(check_reply(json, ok).is_ok());
+        assert!(check_reply(json, br#"{"jsonrpc":"2.0","id":2,"result":{}}"#).is_ok());
+        let tool = br#"{"jsonrpc":"2.0","id":2,"result":{"content":[{"type":"text","text":"no such note"}],"isError":true}}"#;
+        let err = check_reply(json, tool).unwrap_err();
+        assert_eq!(err.kind(), "tool error (isError)");
+        assert!(err.to_string().contains("no such note"));
+        let rpc = br#"{"jsonrpc":"2.0","id":2,"error":{"code":-32601,"message":"nope"}}"#;
+        assert_eq!(
+            check_reply(json, rpc).unwrap_err().kind(),
+            "JSON-RPC -32601"
+        );
+        // Malformed JSON anywhere in the body, even in a member the check skips, is an error.
+        let broken = br#"{"jsonrpc":"2.0","id":2,"result":{"structuredContent":{"a":[1,}}}"#;
+        assert_eq!(
+            check_reply(json, broken).unwrap_err().kind(),
+            "bad response"
+        );
+        assert_eq!(
+            check_reply(json, br#"{"jsonrpc":"2.0","id":2}"#)
+                .unwrap_err()
+                .kind(),
+            "bad response"
+        );
+        let sse = "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{\"isError\":true,\"content\":[{\"type\":\"text\",\"text\":\"x\"}]}}\n\n";
+        assert_eq!(
+            check_reply("text/event-stream", sse.as_bytes())
+                .unwrap_err()
+                .kind(),
+            "tool error (isError)"
+        );
     }
 
     #[test]

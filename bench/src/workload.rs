@@ -229,7 +229,7 @@ pub async fn drive(target: &Target, plan: Arc<Plan>, spec: &Spec) -> Outcome {
                 seq += 1;
                 let op = workload.pick(&mut rng);
                 let result = match plan.request(op, &mut rng, &format!("{i}-{seq}")) {
-                    Some((tool, args)) => session.call_tool(tool, args).await,
+                    Some((tool, args)) => session.call_tool_checked(tool, args).await,
                     None => session.ping().await,
                 };
                 match result {
