@@ -178,11 +178,17 @@ impl UserCore {
         })
     }
 
-    /// After a job: if it left note text queued, make sure a flush follows.
+    /// After a job (its answer sent): if it left note text queued, make sure a flush
+    /// follows; and the first time, load what reads need about every note, so that the actor's
+    /// first answer does not wait for it.
     fn after_job(&mut self) {
         if !self.flush_scheduled && self.vault.full_text_queued() {
             self.flush_scheduled = true;
             (self.flush_soon)();
+        }
+        if let Err(e) = self.vault.load_note_facts() {
+            // Reads look the facts up in SQLite instead; the next job tries again.
+            tracing::warn!(error = %e, "loading note facts into memory failed");
         }
     }
 

@@ -8,9 +8,11 @@
 //! in step with `notes_fts` by the writes: whatever writes that table tells the index which
 //! rows it touched ([`IndexTx::fts_row_changed`], [`IndexTx::fts_cleared`]).
 
+mod budget;
 pub mod fts_query;
 mod fulltext;
 mod links;
+mod note_facts;
 mod notes;
 mod ranker;
 mod schema;
@@ -27,9 +29,9 @@ use std::path::Path;
 
 use rusqlite::{Connection, Transaction};
 
+pub use budget::DEFAULT_MEMORY_LIMIT as DEFAULT_SEARCH_MEMORY_LIMIT;
 pub use links::link_key;
 pub use notes::{IndexedNote, ListedNote, NoteMeta, NoteRecord, Scope, TagCount};
-pub use ranker::DEFAULT_MEMORY_LIMIT as DEFAULT_SEARCH_MEMORY_LIMIT;
 pub use search::{SearchFilter, SearchHit};
 pub use sessions::StoredSession;
 
@@ -40,6 +42,9 @@ pub struct Index {
     ranker: ranker::Ranker,
     /// Note text waiting to be written to the FTS table in one batch.
     full_text: fulltext::Queue,
+    /// What reads need about each note, so that reading an unchanged note asks SQLite
+    /// nothing; told about every note a transaction changes.
+    note_facts: RefCell<note_facts::NoteFacts>,
 }
 
 /// A transaction on the index that notes which `notes_fts` rows it writes, so the ranker can
@@ -52,6 +57,10 @@ pub struct IndexTx<'c> {
     fts_cleared: Cell<bool>,
     /// Text of single writes, for the full-text queue once the transaction commits.
     queued_text: RefCell<Vec<(i64, fulltext::Text)>>,
+    /// Paths of the notes whose rows (`notes`, `note_state`, `tags`) it wrote.
+    changed_notes: RefCell<Vec<String>>,
+    /// Whether the note tables were emptied.
+    notes_cleared: Cell<bool>,
 }
 
 impl<'c> Deref for IndexTx<'c> {
@@ -73,6 +82,16 @@ impl IndexTx<'_> {
         self.fts_cleared.set(true);
     }
 
+    /// The rows of the note at `path` (in `notes`, `note_state` or `tags`) were written.
+    pub fn note_changed(&self, path: &str) {
+        self.changed_notes.borrow_mut().push(path.to_string());
+    }
+
+    /// Every row of `notes` and `tags` is gone.
+    pub fn notes_cleared(&self) {
+        self.notes_cleared.set(true);
+    }
+
     /// Note `id`'s new text (`None`: removed) goes to the full-text queue if this commits.
     fn queue_text(&self, id: i64, text: fulltext::Text) {
         self.queued_text.borrow_mut().push((id, text));
@@ -88,6 +107,7 @@ impl Index {
             conn,
             ranker: ranker::Ranker::default(),
             full_text: Default::default(),
+            note_facts: Default::default(),
         })
     }
 
@@ -99,6 +119,7 @@ impl Index {
             conn,
             ranker: ranker::Ranker::default(),
             full_text: Default::default(),
+            note_facts: Default::default(),
         })
     }
 
@@ -106,6 +127,7 @@ impl Index {
     pub fn drop_index(&mut self) -> rusqlite::Result<()> {
         self.fts_cleared();
         self.full_text = Default::default();
+        self.note_facts.get_mut().clear();
         schema::drop_index(&self.conn)
     }
 
@@ -121,6 +143,8 @@ impl Index {
                 fts_rows: RefCell::default(),
                 fts_cleared: Cell::default(),
                 queued_text: RefCell::default(),
+                changed_notes: RefCell::default(),
+                notes_cleared: Cell::default(),
             };
             let out = f(&tx);
             let IndexTx {
@@ -128,7 +152,19 @@ impl Index {
                 fts_rows,
                 fts_cleared,
                 queued_text,
+                changed_notes,
+                notes_cleared,
             } = tx;
+            // Forgotten whether or not the transaction commits: a rolled-back change only
+            // costs the next read a lookup.
+            let facts = self.note_facts.get_mut();
+            if notes_cleared.get() {
+                facts.clear();
+            } else {
+                for path in changed_notes.into_inner() {
+                    facts.forget(&path);
+                }
+            }
             let out = match out {
                 Ok(out) => tx.commit().map(|()| out).map_err(E::from),
                 Err(e) => Err(e),
@@ -169,10 +205,12 @@ impl Index {
         self.ranker.fts_cleared();
     }
 
-    /// Most bytes the in-memory rankers of all open indexes may hold together (the process
-    /// shares one budget); an index whose ranker does not fit is searched with FTS5 alone.
+    /// Most bytes the in-memory copies (rankers, note facts) of all open indexes may hold
+    /// together (the process shares one budget); an index whose ranker does not fit is
+    /// searched with FTS5 alone, and note facts that do not fit are looked up in SQLite.
     pub fn set_search_memory_limit(&mut self, bytes: usize) {
         self.ranker.set_limit(bytes);
+        self.note_facts.get_mut().set_limit(bytes);
     }
 
     /// Bytes this index's ranker holds from the shared budget (0 when it has none).

@@ -1,6 +1,8 @@
 //! Notes in the index: upsert and removal (with their FTS row, tags and links), versions, and
 //! the listing queries that answer from the index instead of re-reading files.
 
+use std::collections::HashMap;
+
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde::Serialize;
 
@@ -107,6 +109,27 @@ fn bump_version(
     Ok(version)
 }
 
+/// The facts of notes (tags apart), as [`note_facts_row`] reads them.
+const NOTE_FACTS: &str = "SELECT n.id, n.path, n.title, s.version, n.size, n.created, n.updated,
+                          n.mtime_ns FROM notes n JOIN note_state s ON s.path = n.path";
+
+/// Note id, facts (no tags yet) and indexed mtime from a [`NOTE_FACTS`] row.
+fn note_facts_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, NoteMeta, i64)> {
+    Ok((
+        r.get(0)?,
+        NoteMeta {
+            path: r.get(1)?,
+            title: r.get(2)?,
+            version: r.get(3)?,
+            size: r.get(4)?,
+            created: r.get(5)?,
+            updated: r.get(6)?,
+            tags: Vec::new(),
+        },
+        r.get(7)?,
+    ))
+}
+
 impl Index {
     /// Store a note (new or changed) with its text, tags and links; returns its version.
     /// `new_content` says a client wrote it (the version always goes up); a reconcile passes
@@ -118,6 +141,7 @@ impl Index {
         scope: Scope,
     ) -> rusqlite::Result<u64> {
         let path = note.path.as_str();
+        tx.note_changed(path);
         let (path_key, _) = link_key(path);
         let stem = note.path.stem().to_lowercase();
         let title_key = note.title.to_lowercase();
@@ -217,6 +241,7 @@ impl Index {
     /// Forget a note; its version is kept so a later note at the same path continues from it.
     /// Links that pointed at it are re-resolved (another note may satisfy them now).
     pub fn remove(tx: &IndexTx<'_>, path: &str, scope: Scope) -> rusqlite::Result<bool> {
+        tx.note_changed(path);
         let Some(id) = links::note_id(tx, path)? else {
             return Ok(false);
         };
@@ -275,7 +300,8 @@ impl Index {
     }
 
     /// Record a new mtime for a file whose content did not change (touched, or copied back).
-    pub fn touch(tx: &Transaction<'_>, path: &str, mtime_ns: i64) -> rusqlite::Result<()> {
+    pub fn touch(tx: &IndexTx<'_>, path: &str, mtime_ns: i64) -> rusqlite::Result<()> {
+        tx.note_changed(path);
         tx.prepare_cached("UPDATE notes SET mtime_ns = ?2 WHERE path = ?1")?
             .execute(params![path, mtime_ns])?;
         Ok(())
@@ -299,27 +325,13 @@ impl Index {
     /// What the index stores about one note, with the file mtime it was indexed at (to tell
     /// whether the file changed since).
     pub fn meta_and_mtime(&self, path: &str) -> rusqlite::Result<Option<(NoteMeta, i64)>> {
+        if let Some(known) = self.note_facts.borrow().get(path) {
+            return Ok(Some(known));
+        }
         let row = self
             .conn()
-            .prepare_cached(
-                "SELECT n.id, n.title, s.version, n.size, n.created, n.updated, n.mtime_ns
-                 FROM notes n JOIN note_state s ON s.path = n.path WHERE n.path = ?1",
-            )?
-            .query_row([path], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    NoteMeta {
-                        path: path.to_string(),
-                        title: r.get(1)?,
-                        version: r.get(2)?,
-                        size: r.get(3)?,
-                        created: r.get(4)?,
-                        updated: r.get(5)?,
-                        tags: Vec::new(),
-                    },
-                    r.get::<_, i64>(6)?,
-                ))
-            })
+            .prepare_cached(&format!("{NOTE_FACTS} WHERE n.path = ?1"))?
+            .query_row([path], note_facts_row)
             .optional()?;
         let Some((id, mut meta, mtime)) = row else {
             return Ok(None);
@@ -330,7 +342,43 @@ impl Index {
         meta.tags = stmt
             .query_map([id], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
+        self.note_facts.borrow_mut().insert(&meta, mtime);
         Ok(Some((meta, mtime)))
+    }
+
+    /// Read every note's facts into memory in one pass (once after the index is opened or
+    /// emptied), so that reads find them there; as many as the memory budget allows.
+    pub fn load_note_facts(&self) -> rusqlite::Result<()> {
+        if !self.note_facts.borrow().wants_load() {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let mut tags: HashMap<i64, Vec<String>> = HashMap::new();
+        let mut stmt = self
+            .conn()
+            .prepare("SELECT note, tag FROM tags ORDER BY note, tag")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            tags.entry(r.get(0)?).or_default().push(r.get(1)?);
+        }
+        let mut stmt = self.conn().prepare(NOTE_FACTS)?;
+        let notes = stmt
+            .query_map([], note_facts_row)?
+            .map(|row| {
+                row.map(|(id, mut meta, mtime)| {
+                    meta.tags = tags.remove(&id).unwrap_or_default();
+                    (meta, mtime)
+                })
+            })
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let count = notes.len();
+        self.note_facts.borrow_mut().load(notes);
+        tracing::debug!(
+            notes = count,
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "note facts loaded"
+        );
+        Ok(())
     }
 
     /// A page of notes under `folder` (all when empty), ordered by path, starting after
@@ -395,6 +443,7 @@ impl Index {
              DELETE FROM fts_pending;",
         )?;
         tx.fts_cleared();
+        tx.notes_cleared();
         Ok(())
     }
 

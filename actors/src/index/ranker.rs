@@ -24,14 +24,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use foldhash::{HashMap, HashSet};
 use rusqlite::Connection;
 
+use super::budget::{Reservation, DEFAULT_MEMORY_LIMIT, IN_USE};
 use super::fts_query::PlainTerm;
 use super::tokenizer::Tokenizer;
-
-/// Default for the budget shared by the rankers of every open vault.
-pub const DEFAULT_MEMORY_LIMIT: usize = 256 << 20;
-
-/// Bytes reserved by every live ranker in the process.
-static IN_USE: AtomicUsize = AtomicUsize::new(0);
 
 /// FTS5 stores (and looks up) at most this many bytes of a token.
 const FTS5_MAX_TOKEN_SIZE: usize = 32768;
@@ -88,46 +83,6 @@ impl QueryTerm {
 /// `token` as FTS5 keys it.
 fn fts5_key(token: &[u8]) -> &[u8] {
     &token[..token.len().min(FTS5_MAX_TOKEN_SIZE)]
-}
-
-/// Bytes held from a process-wide budget, given back when dropped.
-struct Reservation {
-    /// The budget's counter: [`IN_USE`], or a private one in tests.
-    pool: &'static AtomicUsize,
-    /// Bytes this reservation holds.
-    held: usize,
-}
-
-impl Reservation {
-    fn new(pool: &'static AtomicUsize) -> Self {
-        Reservation { pool, held: 0 }
-    }
-
-    /// Hold exactly `bytes`: always possible when shrinking, refused (nothing changes) when
-    /// growing would take the pool over `limit`.
-    fn resize(&mut self, bytes: usize, limit: usize) -> bool {
-        if bytes <= self.held {
-            self.pool.fetch_sub(self.held - bytes, Ordering::Relaxed);
-            self.held = bytes;
-            return true;
-        }
-        let more = bytes - self.held;
-        let grown = self
-            .pool
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
-                used.checked_add(more).filter(|&total| total <= limit)
-            });
-        if grown.is_ok() {
-            self.held = bytes;
-        }
-        grown.is_ok()
-    }
-}
-
-impl Drop for Reservation {
-    fn drop(&mut self) {
-        self.pool.fetch_sub(self.held, Ordering::Relaxed);
-    }
 }
 
 /// The rows containing one term, as parallel arrays (5 bytes per row; most terms are in no
@@ -700,7 +655,7 @@ impl Ranker {
     /// Bytes this ranker holds from the budget (0 when it has no index).
     pub fn reserved(&self) -> usize {
         match &self.state {
-            State::Built { reservation, .. } => reservation.held,
+            State::Built { reservation, .. } => reservation.held(),
             _ => 0,
         }
     }
@@ -1205,23 +1160,6 @@ mod tests {
         assert!(ranked(&mut second, "the", "").is_some());
         assert_eq!(POOL.load(Ordering::Relaxed), second.search_memory());
         second.fts_cleared();
-        assert_eq!(POOL.load(Ordering::Relaxed), 0);
-    }
-
-    #[test]
-    fn a_reservation_grows_within_the_limit_and_shrinks_freely() {
-        static POOL: AtomicUsize = AtomicUsize::new(0);
-        let mut a = Reservation::new(&POOL);
-        let mut b = Reservation::new(&POOL);
-        assert!(a.resize(600, 1000));
-        assert!(!b.resize(500, 1000));
-        assert_eq!(b.held, 0);
-        assert!(b.resize(400, 1000));
-        assert!(a.resize(100, 1000));
-        assert!(b.resize(900, 1000));
-        assert_eq!(POOL.load(Ordering::Relaxed), 1000);
-        drop(a);
-        drop(b);
         assert_eq!(POOL.load(Ordering::Relaxed), 0);
     }
 }

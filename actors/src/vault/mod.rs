@@ -175,6 +175,12 @@ impl Vault {
         self.index.full_text_queued()
     }
 
+    /// Load what reads need about every note into memory, once after the vault opened (or its
+    /// index was rebuilt); later calls return at once.
+    pub fn load_note_facts(&self) -> Result<(), VaultError> {
+        Ok(self.index.load_note_facts()?)
+    }
+
     /// Write the queued note text to the full-text index (see `index::fulltext`).
     pub fn flush_full_text(&mut self) -> Result<(), VaultError> {
         Ok(self.index.flush_full_text()?)
@@ -833,6 +839,97 @@ mod tests {
             ..Default::default()
         })
         .unwrap();
+    }
+
+    /// Renames every note's title in the index file behind the vault's back: what a read
+    /// shows afterwards tells whether it came from memory or from SQLite.
+    fn retitle_in_sqlite(v: &Vault, title: &str) {
+        v.index()
+            .conn()
+            .execute("UPDATE notes SET title = ?1", [title])
+            .unwrap();
+    }
+
+    #[test]
+    fn reads_use_the_loaded_note_facts_and_every_change_replaces_them() {
+        let (dir, mut v) = vault();
+        write(&mut v, "a.md", "# First\n#one");
+        write(&mut v, "b.md", "# Bee");
+        v.load_note_facts().unwrap();
+        retitle_in_sqlite(&v, "from sqlite");
+        let a = v.read("a.md").unwrap();
+        assert_eq!((a.title.as_str(), a.version), ("First", 1));
+        assert_eq!(a.tags, ["one"]);
+
+        // A write replaces the note's facts: title, tags and version are the new ones.
+        write(&mut v, "a.md", "# Second\n#two #three");
+        let a = v.read("a.md").unwrap();
+        assert_eq!((a.title.as_str(), a.version), ("Second", 2));
+        assert_eq!(a.tags, ["three", "two"]);
+        // The other note was not touched, and still comes from memory.
+        assert_eq!(v.read("b.md").unwrap().title, "Bee");
+
+        // A file edited outside the server is re-indexed by the read that notices it.
+        let file = dir.path().join("v/b.md");
+        std::fs::write(&file, "# Changed outside\n#ext\n").unwrap();
+        let b = v.read("b.md").unwrap();
+        assert_eq!((b.title.as_str(), b.version), ("Changed outside", 2));
+        assert_eq!(b.tags, ["ext"]);
+
+        // Deleted: gone from memory too.
+        v.delete("a.md", None).unwrap();
+        assert!(matches!(v.read("a.md"), Err(VaultError::NotFound(_))));
+        write(&mut v, "a.md", "# Back");
+        assert_eq!(v.read("a.md").unwrap().version, 3);
+
+        // A rebuild empties the note tables, and with them the facts in memory.
+        retitle_in_sqlite(&v, "from sqlite");
+        v.rebuild(&mut |_, _| true).unwrap();
+        assert_eq!(v.read("b.md").unwrap().title, "Changed outside");
+        v.load_note_facts().unwrap();
+        retitle_in_sqlite(&v, "from sqlite");
+        assert_eq!(v.read("b.md").unwrap().title, "Changed outside");
+    }
+
+    #[test]
+    fn a_change_that_keeps_the_files_size_and_mtime_is_not_hidden_by_the_facts_in_memory() {
+        let (dir, mut v) = vault();
+        write(&mut v, "c.md", "# Cat");
+        write(&mut v, "gone.md", "# Gone");
+        v.load_note_facts().unwrap();
+        assert_eq!(v.read("c.md").unwrap().title, "Cat");
+        // A rewrite that leaves the same size and mtime (a coarse clock, a restored mtime):
+        // only the write's own notice keeps the read from answering the old facts.
+        let file = dir.path().join("v/c.md");
+        let before = std::fs::metadata(&file).unwrap();
+        write(&mut v, "c.md", "# Cow");
+        let f = std::fs::File::options().write(true).open(&file).unwrap();
+        f.set_modified(before.modified().unwrap()).unwrap();
+        assert_eq!(std::fs::metadata(&file).unwrap().len(), before.len());
+        let c = v.read("c.md").unwrap();
+        assert_eq!((c.title.as_str(), c.version), ("Cow", 2));
+
+        // A note whose file went away is forgotten by the rebuild that empties the tables.
+        std::fs::remove_file(dir.path().join("v/gone.md")).unwrap();
+        v.rebuild(&mut |_, _| true).unwrap();
+        assert!(matches!(
+            v.backlinks("gone.md"),
+            Err(VaultError::NotFound(_))
+        ));
+        // A deleted note is forgotten too.
+        v.load_note_facts().unwrap();
+        assert!(v.backlinks("c.md").unwrap().is_empty());
+        v.delete("c.md", None).unwrap();
+        assert!(matches!(v.backlinks("c.md"), Err(VaultError::NotFound(_))));
+    }
+
+    #[test]
+    fn a_note_read_before_the_load_is_kept_from_its_first_read() {
+        let (_dir, mut v) = vault();
+        write(&mut v, "a.md", "# Kept");
+        assert_eq!(v.read("a.md").unwrap().title, "Kept");
+        retitle_in_sqlite(&v, "from sqlite");
+        assert_eq!(v.read("a.md").unwrap().title, "Kept");
     }
 
     #[test]
