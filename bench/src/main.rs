@@ -79,8 +79,11 @@ OUTPUT
   Tables on stdout, progress and an error breakdown on stderr. req/s and percentiles count
   successful calls started in the measured window; 'errors' counts every failed call of the
   workload (session setup, warm-up, measured window, teardown): HTTP status other than 2xx
-  (429 included), JSON-RPC error, result.isError, transport failure. 'server RSS' is VmRSS
-  of the started server after the workload ('-' with --url).
+  (429 included), JSON-RPC error, result.isError, transport failure, a body that is not
+  well-formed JSON. In the measured loop (ceiling included) the client checks exactly that
+  and skips the rest of each answer without building it; a failed answer is parsed in full
+  for the error summary. 'server RSS' is VmRSS of the started server after the workload ('-'
+  with --url).
 
 EXIT STATUS
   0 all requests succeeded; 1 some request failed; 2 the server (or the bench) could not
