@@ -24,25 +24,26 @@ const ENTRY_OVERHEAD: usize = 160;
 /// The reservation grows and shrinks in steps of this many bytes, not at every entry.
 const STEP: usize = 64 << 10;
 
-/// One note's facts; the path is the map's key.
+/// One note's facts; the path is the map's key (the copy in `meta` is left empty).
 struct Entry {
-    title: String,
-    version: u64,
-    size: u64,
-    created: Option<String>,
-    updated: Option<String>,
-    tags: Vec<String>,
+    meta: NoteMeta,
     mtime_ns: i64,
 }
 
 impl Entry {
+    /// The key and entry of a note's facts.
+    fn keyed(mut meta: NoteMeta, mtime_ns: i64) -> (String, Entry) {
+        let path = std::mem::take(&mut meta.path);
+        (path, Entry { meta, mtime_ns })
+    }
+
     fn bytes(&self, path_len: usize) -> usize {
         ENTRY_OVERHEAD
             + path_len
-            + self.title.len()
-            + self.created.as_ref().map_or(0, String::len)
-            + self.updated.as_ref().map_or(0, String::len)
-            + self.tags.iter().map(|t| t.len() + 24).sum::<usize>()
+            + self.meta.title.len()
+            + self.meta.created.as_ref().map_or(0, String::len)
+            + self.meta.updated.as_ref().map_or(0, String::len)
+            + self.meta.tags.iter().map(|t| t.len() + 24).sum::<usize>()
     }
 }
 
@@ -90,33 +91,18 @@ impl NoteFacts {
     /// The facts of the note at `path` and the mtime it was indexed at, if cached.
     pub fn get(&self, path: &str) -> Option<(NoteMeta, i64)> {
         self.entries.get(path).map(|e| {
-            (
-                NoteMeta {
-                    path: path.to_string(),
-                    title: e.title.clone(),
-                    version: e.version,
-                    size: e.size,
-                    created: e.created.clone(),
-                    updated: e.updated.clone(),
-                    tags: e.tags.clone(),
-                },
-                e.mtime_ns,
-            )
+            let meta = NoteMeta {
+                path: path.to_string(),
+                ..e.meta.clone()
+            };
+            (meta, e.mtime_ns)
         })
     }
 
     /// Keep what the index answered for one note, if the budget has room for it.
     pub fn insert(&mut self, meta: &NoteMeta, mtime_ns: i64) -> bool {
-        let entry = Entry {
-            title: meta.title.clone(),
-            version: meta.version,
-            size: meta.size,
-            created: meta.created.clone(),
-            updated: meta.updated.clone(),
-            tags: meta.tags.clone(),
-            mtime_ns,
-        };
-        self.put(meta.path.clone(), entry)
+        let (path, entry) = Entry::keyed(meta.clone(), mtime_ns);
+        self.put(path, entry)
     }
 
     fn put(&mut self, path: String, entry: Entry) -> bool {
@@ -161,24 +147,7 @@ impl NoteFacts {
             if self.entries.contains_key(&meta.path) {
                 continue;
             }
-            let NoteMeta {
-                path,
-                title,
-                version,
-                size,
-                created,
-                updated,
-                tags,
-            } = meta;
-            let entry = Entry {
-                title,
-                version,
-                size,
-                created,
-                updated,
-                tags,
-                mtime_ns,
-            };
+            let (path, entry) = Entry::keyed(meta, mtime_ns);
             if !self.put(path, entry) {
                 break;
             }
