@@ -23,7 +23,7 @@ mod snippet;
 mod testing;
 mod tokenizer;
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::ops::Deref;
 use std::path::Path;
 
@@ -47,20 +47,26 @@ pub struct Index {
     note_facts: RefCell<note_facts::NoteFacts>,
 }
 
-/// A transaction on the index that notes which `notes_fts` rows it writes, so the ranker can
-/// catch up on exactly those once it ends. Derefs to the SQLite transaction.
+/// A transaction on the index that notes what it changed, so that the in-memory state (ranker,
+/// note facts, full-text queue) follows once it ends. Derefs to the SQLite transaction.
 pub struct IndexTx<'c> {
     tx: Transaction<'c>,
+    effects: RefCell<Effects>,
+}
+
+/// What a transaction changed, as far as the in-memory state cares.
+#[derive(Default)]
+struct Effects {
     /// Row ids written (inserted, replaced or deleted) in `notes_fts`.
-    fts_rows: RefCell<Vec<i64>>,
+    fts_rows: Vec<i64>,
     /// Whether `notes_fts` was emptied.
-    fts_cleared: Cell<bool>,
+    fts_cleared: bool,
     /// Text of single writes, for the full-text queue once the transaction commits.
-    queued_text: RefCell<Vec<(i64, fulltext::Text)>>,
+    queued_text: Vec<(i64, fulltext::Text)>,
     /// Paths of the notes whose rows (`notes`, `note_state`, `tags`) it wrote.
-    changed_notes: RefCell<Vec<String>>,
+    changed_notes: Vec<String>,
     /// Whether the note tables were emptied.
-    notes_cleared: Cell<bool>,
+    notes_cleared: bool,
 }
 
 impl<'c> Deref for IndexTx<'c> {
@@ -74,46 +80,45 @@ impl<'c> Deref for IndexTx<'c> {
 impl IndexTx<'_> {
     /// Row `rowid` of `notes_fts` was inserted, replaced or deleted.
     pub fn fts_row_changed(&self, rowid: i64) {
-        self.fts_rows.borrow_mut().push(rowid);
+        self.effects.borrow_mut().fts_rows.push(rowid);
     }
 
     /// Every row of `notes_fts` is gone.
     pub fn fts_cleared(&self) {
-        self.fts_cleared.set(true);
+        self.effects.borrow_mut().fts_cleared = true;
     }
 
     /// The rows of the note at `path` (in `notes`, `note_state` or `tags`) were written.
     pub fn note_changed(&self, path: &str) {
-        self.changed_notes.borrow_mut().push(path.to_string());
+        self.effects
+            .borrow_mut()
+            .changed_notes
+            .push(path.to_string());
     }
 
     /// Every row of `notes` and `tags` is gone.
     pub fn notes_cleared(&self) {
-        self.notes_cleared.set(true);
+        self.effects.borrow_mut().notes_cleared = true;
     }
 
     /// Note `id`'s new text (`None`: removed) goes to the full-text queue if this commits.
     fn queue_text(&self, id: i64, text: fulltext::Text) {
-        self.queued_text.borrow_mut().push((id, text));
+        self.effects.borrow_mut().queued_text.push((id, text));
     }
 }
 
 impl Index {
     /// Open (creating if needed) the index file and bring it to the current schema.
     pub fn open(path: &Path) -> rusqlite::Result<Self> {
-        let conn = Connection::open(path)?;
-        schema::prepare(&conn)?;
-        Ok(Index {
-            conn,
-            ranker: ranker::Ranker::default(),
-            full_text: Default::default(),
-            note_facts: Default::default(),
-        })
+        Index::with_connection(Connection::open(path)?)
     }
 
     /// An index that lives only in memory, for unit tests of the layers above.
     pub fn open_in_memory() -> rusqlite::Result<Self> {
-        let conn = Connection::open_in_memory()?;
+        Index::with_connection(Connection::open_in_memory()?)
+    }
+
+    fn with_connection(conn: Connection) -> rusqlite::Result<Self> {
         schema::prepare(&conn)?;
         Ok(Index {
             conn,
@@ -137,51 +142,38 @@ impl Index {
         &mut self,
         f: impl FnOnce(&IndexTx<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
-        let (out, fts_rows, fts_cleared, queued_text) = {
+        let (out, effects) = {
             let tx = IndexTx {
                 tx: self.conn.transaction()?,
-                fts_rows: RefCell::default(),
-                fts_cleared: Cell::default(),
-                queued_text: RefCell::default(),
-                changed_notes: RefCell::default(),
-                notes_cleared: Cell::default(),
+                effects: RefCell::default(),
             };
             let out = f(&tx);
-            let IndexTx {
-                tx,
-                fts_rows,
-                fts_cleared,
-                queued_text,
-                changed_notes,
-                notes_cleared,
-            } = tx;
-            // Forgotten whether or not the transaction commits: a rolled-back change only
-            // costs the next read a lookup.
-            let facts = self.note_facts.get_mut();
-            if notes_cleared.get() {
-                facts.clear();
-            } else {
-                for path in changed_notes.into_inner() {
-                    facts.forget(&path);
-                }
-            }
-            let out = match out {
-                Ok(out) => tx.commit().map(|()| out).map_err(E::from),
-                Err(e) => Err(e),
-            };
-            (
-                out,
-                fts_rows.into_inner(),
-                fts_cleared.into_inner(),
-                queued_text.into_inner(),
-            )
+            let IndexTx { tx, effects } = tx;
+            let out = out.and_then(|out| tx.commit().map(|()| out).map_err(E::from));
+            (out, effects)
         };
-        // Also after a rollback: re-reading an unchanged row is only wasted work.
+        let Effects {
+            fts_rows,
+            fts_cleared,
+            queued_text,
+            changed_notes,
+            notes_cleared,
+        } = effects.into_inner();
+        // The ranker and the note facts follow even after a rollback: re-reading an unchanged
+        // row only costs a lookup.
         if fts_cleared {
             self.fts_cleared();
         }
         for rowid in fts_rows {
             self.fts_row_changed(rowid);
+        }
+        let facts = self.note_facts.get_mut();
+        if notes_cleared {
+            facts.clear();
+        } else {
+            for path in changed_notes {
+                facts.forget(&path);
+            }
         }
         let out = out?;
         let mut full = false;
