@@ -20,8 +20,9 @@ pub struct Settings {
     pub max_note_bytes: usize,
     /// Longest search query, in characters.
     pub max_query_chars: usize,
-    /// Most bytes the in-memory search indexes of all open vaults may use together; a vault
-    /// whose index would not fit is searched with FTS5 alone (slower, same results).
+    /// Most bytes the in-memory copies of all open vaults' indexes (search rankers, note
+    /// facts) may use together; a vault whose search index would not fit is searched with FTS5
+    /// alone, and facts that do not fit are looked up in SQLite (slower, same results).
     pub search_memory_bytes: usize,
     /// Most user actors alive at once; starting one more retires the least recently used (its
     /// sessions stay valid). Bounds memory and open files whatever the number of users.
