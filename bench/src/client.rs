@@ -183,21 +183,27 @@ impl Session {
     }
 
     fn tool_request(&mut self, name: &str, arguments: Value) -> String {
+        self.request(
+            "tools/call",
+            Some(json!({"name": name, "arguments": arguments})),
+        )
+    }
+
+    /// A JSON-RPC request with the session's next id, as the body to post.
+    fn request(&mut self, method: &str, params: Option<Value>) -> String {
         let id = self.next_id;
         self.next_id += 1;
-        json!({
-            "jsonrpc": "2.0", "id": id, "method": "tools/call",
-            "params": {"name": name, "arguments": arguments}
-        })
-        .to_string()
+        let mut req = json!({"jsonrpc": "2.0", "id": id, "method": method});
+        if let Some(params) = params {
+            req["params"] = params;
+        }
+        req.to_string()
     }
 
     /// Sends a JSON-RPC `ping` and checks that it succeeded.
     pub async fn ping(&mut self) -> Result<(), CallError> {
-        let id = self.next_id;
-        self.next_id += 1;
-        let req = json!({"jsonrpc": "2.0", "id": id, "method": "ping"});
-        let resp = self.post(req.to_string()).send().await?;
+        let req = self.request("ping", None);
+        let resp = self.post(req).send().await?;
         read_checked(resp).await
     }
 

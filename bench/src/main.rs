@@ -71,8 +71,9 @@ CORPUS
   into each user's vault folder before it starts, and one list_notes per user then makes
   every actor reconcile its index before anything is measured; with --url, notes are written
   through write_note over MCP. Then `sync` writes back what loading left in the page cache, so
-  that writeback does not weigh on the measured workloads. Search queries are frequent words of the corpus (its ~30
-  stopword-like top words skipped): 70% one word, 20% two words, 10% a prefix (abc*).
+  that writeback does not weigh on the measured workloads. Search queries are frequent words
+  of the corpus (its ~30 stopword-like top words skipped): 70% one word, 20% two words, 10% a
+  prefix (abc*).
   Writes overwrite random notes with another note's body plus a unique line.
 
 OUTPUT
