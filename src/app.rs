@@ -12,10 +12,18 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use vault_actors::{Supervisor, UserId};
 
+use crate::accounts::{AccountStore, NewToken};
 use crate::auth::{self, TokenKeys, MIN_SECRET_BYTES};
 use crate::cli::TokenArgs;
 use crate::config::{Config, Mode};
-use crate::http::{self, AppState, Layers};
+use crate::http::{self, AppState, Layers, LoginKind, WebState};
+use crate::lock::DataLock;
+use crate::signin::SignIn;
+
+/// How long local mode's one-time login link printed at start stays usable.
+const LOCAL_LINK_TTL: Duration = Duration::from_secs(3600);
+/// How often the times tokens were last used are written.
+const USAGE_FLUSH_EVERY: Duration = Duration::from_secs(30);
 
 /// Why the server could not start (or a command could not run).
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +39,12 @@ pub enum StartError {
     },
     #[error("cannot prepare the data folder: {0}")]
     Data(std::io::Error),
+    #[error("{0}")]
+    Lock(#[from] crate::lock::LockError),
+    #[error("cannot open the accounts file: {0}")]
+    Accounts(String),
+    #[error("sign-in is misconfigured: {0}")]
+    SignIn(String),
     #[error("cannot start the supervisor: {0}")]
     Supervisor(String),
     #[error("{0}")]
@@ -45,6 +59,10 @@ pub struct Application {
     addr: SocketAddr,
     state: AppState,
     config: Config,
+    /// Local mode's one-time login code, printed in the banner.
+    local_login: Option<String>,
+    /// This process's hold on the data folder, for as long as the server runs.
+    lock: DataLock,
 }
 
 /// The signing secret: `JWT_SECRET_KEY`, or in local mode the generated one in the data folder.
@@ -83,16 +101,37 @@ impl Application {
     pub async fn build(config: Config) -> Result<Self, StartError> {
         // Checked before binding so a misconfigured Space fails fast with the reason.
         secret(&config)?;
+        let mut lock = DataLock::acquire(&config.data_dir, "serve (starting)")?;
         let addr = format!("{}:{}", config.host, config.port);
         let listener = TcpListener::bind(&addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
         let addr = listener.local_addr().map_err(StartError::Data)?;
         let public_url = public_url(&config, addr.port());
-        let keys = keys(&config, &public_url)?;
+        lock.describe(&format!("vault-mcp serve on {public_url}/mcp"))
+            .map_err(StartError::Data)?;
         for dir in [&config.vault_base, &config.index_base] {
             std::fs::create_dir_all(dir).map_err(StartError::Data)?;
         }
+        let accounts = AccountStore::open(&config.data_dir)
+            .map_err(|e| StartError::Accounts(e.to_string()))?;
+        let keys = keys(&config, &public_url)?.with_revocations(accounts.revocations());
+        let (login, signin) = match (config.mode, &config.oidc) {
+            (Mode::Local, _) => (LoginKind::Local, None),
+            (Mode::Space, Some(oidc)) => {
+                let signin = SignIn::new(oidc.clone(), &public_url)
+                    .map_err(|e| StartError::SignIn(e.to_string()))?;
+                (LoginKind::HuggingFace, Some(signin))
+            }
+            (Mode::Space, None) => (LoginKind::Unavailable, None),
+        };
+        let web = WebState::new(
+            signin,
+            config.web_session_ttl,
+            config.token_max_ttl,
+            public_url.starts_with("https://"),
+        );
+        let local_login = (login == LoginKind::Local).then(|| web.local_link(LOCAL_LINK_TTL));
         let supervisor = Supervisor::start(config.actor_settings())
             .await
             .map_err(|e| StartError::Supervisor(e.to_string()))?;
@@ -107,6 +146,9 @@ impl Application {
             allowed_origins: Arc::new(origins),
             max_body_bytes: config.max_body_bytes,
             max_json_depth: config.max_json_depth,
+            login,
+            accounts,
+            web: Arc::new(web),
             shutdown: CancellationToken::new(),
         };
         Ok(Application {
@@ -114,6 +156,8 @@ impl Application {
             addr,
             state,
             config,
+            local_login,
+            lock,
         })
     }
 
@@ -123,6 +167,12 @@ impl Application {
 
     pub fn public_url(&self) -> &str {
         &self.state.public_url
+    }
+
+    /// Local mode's one-time link that signs the web page in as `local`.
+    pub fn local_login_url(&self) -> Option<String> {
+        let code = self.local_login.as_ref()?;
+        Some(format!("{}/login/local?code={code}", self.public_url()))
     }
 
     pub fn supervisor(&self) -> &Supervisor {
@@ -142,6 +192,32 @@ impl Application {
             .map_err(|e| StartError::Token(e.to_string()))
     }
 
+    /// Mint a full-access token and record it, so its owner sees it on the account page.
+    fn mint_recorded(
+        &self,
+        user: &UserId,
+        ttl: Duration,
+        name: &str,
+    ) -> Result<String, StartError> {
+        let minted = self
+            .state
+            .keys
+            .mint_token(user, ttl, &[])
+            .map_err(|e| StartError::Token(e.to_string()))?;
+        self.state
+            .accounts
+            .record_token_blocking(&NewToken {
+                jti: &minted.jti,
+                user,
+                name,
+                scope: "write",
+                created: minted.issued_at,
+                expires: minted.expires_at,
+            })
+            .map_err(|e| StartError::Accounts(e.to_string()))?;
+        Ok(minted.token)
+    }
+
     /// Print where the server listens and, in local mode, a ready token and client setup.
     /// Written in one piece and never fatal: a closed stdout must not stop the server.
     pub fn print_banner(&self) {
@@ -153,13 +229,26 @@ impl Application {
         let url = format!("{}/mcp", self.public_url());
         let mut out = format!("listening on http://{}\nMCP endpoint: {url}\n", self.addr);
         if self.config.mode != Mode::Local {
-            out.push_str("mode: space (tokens come from the login page or `vault-mcp token`)\n");
+            let signin = match self.state.login {
+                LoginKind::HuggingFace => "people sign in there and make their tokens",
+                _ => {
+                    "sign-in is not configured (OPENID_PROVIDER_URL, OAUTH_CLIENT_ID, \
+                      OAUTH_CLIENT_SECRET); tokens come from `vault-mcp token`"
+                }
+            };
+            out.push_str(&format!(
+                "mode: space; web page: {}/ ({signin})\n",
+                self.public_url()
+            ));
             return out;
         }
         let Ok(user) = UserId::parse("local") else {
             return out;
         };
-        match self.mint(&user, self.config.token_ttl, &[]) {
+        if let Some(link) = self.local_login_url() {
+            out.push_str(&format!("web page (one-time login link): {link}\n"));
+        }
+        match self.mint_recorded(&user, self.config.token_ttl, "printed at start") {
             Ok(token) => {
                 let ttl = humantime::format_duration(self.config.token_ttl);
                 let entry = serde_json::json!({
@@ -193,7 +282,9 @@ impl Application {
         };
         let token = self.state.shutdown.clone();
         let supervisor = self.state.supervisor.clone();
+        let (keys, accounts) = (self.state.keys.clone(), self.state.accounts.clone());
         tokio::spawn(return_free_memory(token.clone()));
+        let usage = tokio::spawn(record_token_usage(keys, accounts, token.clone()));
         let router = http::router(self.state, layers);
         let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(async move {
@@ -203,7 +294,27 @@ impl Application {
             })
             .await;
         supervisor.shutdown().await;
+        let _ = usage.await;
+        // Only now may another process take the data folder.
+        drop(self.lock);
         served.map_err(StartError::Serve)
+    }
+}
+
+/// Write when tokens were last used, every little while and once more at shutdown.
+async fn record_token_usage(keys: Arc<TokenKeys>, accounts: AccountStore, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(USAGE_FLUSH_EVERY);
+    loop {
+        let stopping = tokio::select! {
+            _ = stop.cancelled() => true,
+            _ = tick.tick() => false,
+        };
+        if let Err(e) = accounts.record_usage(keys.take_usage()).await {
+            tracing::warn!(error = %e, "recording token use failed");
+        }
+        if stopping {
+            return;
+        }
     }
 }
 
@@ -265,9 +376,27 @@ pub fn print_token(config: &Config, args: &TokenArgs) -> Result<(), StartError> 
         }
     }
     let url = public_url(config, config.port);
-    let token = keys(config, &url)?
-        .mint(&user, ttl, &args.scopes)
+    let minted = keys(config, &url)?
+        .mint_token(&user, ttl, &args.scopes)
         .map_err(|e| StartError::Token(e.to_string()))?;
-    println!("{token}");
+    // Recorded so its owner can see and revoke it on the account page.
+    let accounts =
+        AccountStore::open(&config.data_dir).map_err(|e| StartError::Accounts(e.to_string()))?;
+    let scope = if args.scopes.is_empty() || args.scopes.iter().any(|s| s == "notes:write") {
+        "write"
+    } else {
+        "read"
+    };
+    accounts
+        .record_token_blocking(&NewToken {
+            jti: &minted.jti,
+            user: &user,
+            name: "vault-mcp token (command line)",
+            scope,
+            created: minted.issued_at,
+            expires: minted.expires_at,
+        })
+        .map_err(|e| StartError::Accounts(e.to_string()))?;
+    println!("{}", minted.token);
     Ok(())
 }

@@ -1,12 +1,13 @@
 //! Tokens: HS256 JWTs with `sub`, `exp`, `iat`, `iss` and `aud`, signed with one secret.
 //!
 //! Exactly one algorithm is accepted; the user id comes from `sub` and must be a safe directory
-//! name. Minting happens only from the CLI (and, later, the login flow for the logged-in user):
+//! name. Every token has a `jti`, checked against the [`Revocations`] on every request. Tokens
+//! are minted by the CLI, the local-mode banner and, for a signed-in person, the account page:
 //! no endpoint mints a token for a user id taken from a request.
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -28,6 +29,9 @@ struct Claims {
     aud: serde_json::Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     nbf: Option<u64>,
+    /// The token's id, for revocation and the account page's list.
+    #[serde(default)]
+    jti: String,
     /// Space-separated scopes; absent means every right over the user's own vault.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     scope: Option<String>,
@@ -44,6 +48,54 @@ pub enum AuthError {
 
 /// Verified tokens remembered at most; beyond it the cache starts over.
 const VERIFIED_CACHE_ENTRIES: usize = 16_384;
+/// A token's use is noted at most this often (seconds): "last used" needs no finer grain.
+const USAGE_GRAIN_SECS: u64 = 60;
+
+/// Token ids (`jti`) that stop being accepted at a given time (unix seconds): at once for a
+/// revocation, a little later for a token replaced by a refresh.
+#[derive(Default)]
+pub struct Revocations(RwLock<HashMap<String, u64>>);
+
+impl Revocations {
+    /// Is the token `jti` refused at `now`?
+    pub fn is_revoked(&self, jti: &str, now: u64) -> bool {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(jti)
+            .is_some_and(|&at| at <= now)
+    }
+
+    pub fn insert(&self, jti: &str, at: u64) {
+        let mut map = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        let entry = map.entry(jti.to_string()).or_insert(at);
+        *entry = (*entry).min(at);
+    }
+}
+
+/// A freshly minted token and the facts the account page records about it.
+#[derive(Debug, Clone)]
+pub struct Minted {
+    pub token: String,
+    pub jti: String,
+    pub issued_at: u64,
+    pub expires_at: u64,
+}
+
+/// What a verified token says.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub caller: Caller,
+    pub jti: String,
+    pub issued_at: u64,
+    pub expires_at: u64,
+}
+
+/// A verified token remembered by [`TokenKeys`], and when its use was last noted.
+struct CachedToken {
+    verified: Verified,
+    noted_use: u64,
+}
 
 /// The signing and verifying keys with the issuer and audience this server expects.
 pub struct TokenKeys {
@@ -52,12 +104,16 @@ pub struct TokenKeys {
     validation: Validation,
     issuer: String,
     audience: String,
-    /// Tokens already verified, with their expiry: a client sends the same token on every
-    /// request, and checking a signature costs more than the rest of a small read.
-    verified: Mutex<HashMap<String, (Caller, u64)>>,
+    /// Tokens already verified: a client sends the same token on every request, and checking
+    /// a signature costs more than the rest of a small read.
+    verified: Mutex<HashMap<String, CachedToken>>,
+    revocations: Arc<Revocations>,
+    /// When tokens were last used (`jti` → unix seconds), until [`TokenKeys::take_usage`].
+    usage: Mutex<HashMap<String, u64>>,
 }
 
-fn now_secs() -> u64 {
+/// The current time, in unix seconds.
+pub fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -78,7 +134,15 @@ impl TokenKeys {
             issuer: issuer.to_string(),
             audience: audience.to_string(),
             verified: Mutex::new(HashMap::new()),
+            revocations: Arc::default(),
+            usage: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Check tokens against `revocations` (shared with the accounts store).
+    pub fn with_revocations(mut self, revocations: Arc<Revocations>) -> Self {
+        self.revocations = revocations;
+        self
     }
 
     /// A token for `user`, valid for `ttl`, with `scopes` (empty = unrestricted).
@@ -88,7 +152,18 @@ impl TokenKeys {
         ttl: Duration,
         scopes: &[String],
     ) -> Result<String, jsonwebtoken::errors::Error> {
+        self.mint_token(user, ttl, scopes).map(|m| m.token)
+    }
+
+    /// [`TokenKeys::mint`], with the new token's id and times.
+    pub fn mint_token(
+        &self,
+        user: &UserId,
+        ttl: Duration,
+        scopes: &[String],
+    ) -> Result<Minted, jsonwebtoken::errors::Error> {
         let now = now_secs();
+        let jti = random_id();
         let claims = Claims {
             sub: user.to_string(),
             iat: now,
@@ -96,37 +171,79 @@ impl TokenKeys {
             iss: self.issuer.clone(),
             aud: serde_json::Value::String(self.audience.clone()),
             nbf: None,
+            jti: jti.clone(),
             scope: (!scopes.is_empty()).then(|| scopes.join(" ")),
         };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?;
+        Ok(Minted {
+            token,
+            jti,
+            issued_at: claims.iat,
+            expires_at: claims.exp,
+        })
     }
 
     /// Verify a bearer token and turn it into the caller it names.
     pub fn verify(&self, token: &str) -> Result<Caller, AuthError> {
-        let now = now_secs();
-        if let Some((caller, exp)) = self.cache().get(token) {
-            if now <= exp + LEEWAY_SECS {
-                return Ok(caller.clone());
-            }
-        }
-        let (caller, exp) = self.verify_signed(token)?;
-        let mut cache = self.cache();
-        if cache.len() >= VERIFIED_CACHE_ENTRIES {
-            cache.clear();
-        }
-        cache.insert(token.to_string(), (caller.clone(), exp));
-        Ok(caller)
+        self.verify_token(token).map(|v| v.caller)
     }
 
-    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Caller, u64)>> {
+    /// [`TokenKeys::verify`], with the token's id and times.
+    pub fn verify_token(&self, token: &str) -> Result<Verified, AuthError> {
+        let now = now_secs();
+        let cached = match self.cache().get_mut(token) {
+            Some(entry) if now <= entry.verified.expires_at + LEEWAY_SECS => {
+                let note = now >= entry.noted_use + USAGE_GRAIN_SECS;
+                if note {
+                    entry.noted_use = now;
+                }
+                Some((entry.verified.clone(), note))
+            }
+            _ => None,
+        };
+        let (verified, note) = match cached {
+            Some(hit) => hit,
+            None => {
+                let verified = self.verify_signed(token)?;
+                let mut cache = self.cache();
+                if cache.len() >= VERIFIED_CACHE_ENTRIES {
+                    cache.clear();
+                }
+                cache.insert(
+                    token.to_string(),
+                    CachedToken {
+                        verified: verified.clone(),
+                        noted_use: now,
+                    },
+                );
+                (verified, true)
+            }
+        };
+        // Checked on every request, cache or not: a revocation is in force at once.
+        if self.revocations.is_revoked(&verified.jti, now) {
+            return Err(AuthError::Invalid("token revoked".into()));
+        }
+        if note {
+            self.usage
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(verified.jti.clone(), now);
+        }
+        Ok(verified)
+    }
+
+    /// The token uses noted since the last call (`jti` → unix seconds).
+    pub fn take_usage(&self) -> HashMap<String, u64> {
+        std::mem::take(&mut *self.usage.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, CachedToken>> {
         // Entries are inserted whole, so a poisoned lock leaves nothing half-written.
-        self.verified
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.verified.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The full check: signature, algorithm, claims, user id.
-    fn verify_signed(&self, token: &str) -> Result<(Caller, u64), AuthError> {
+    fn verify_signed(&self, token: &str) -> Result<Verified, AuthError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| AuthError::Invalid(e.to_string()))?;
         let claims = data.claims;
@@ -134,6 +251,9 @@ impl TokenKeys {
             return Err(AuthError::Invalid(
                 "token issued in the future (iat)".into(),
             ));
+        }
+        if claims.jti.is_empty() {
+            return Err(AuthError::Invalid("token has no jti".into()));
         }
         let user =
             UserId::parse(&claims.sub).map_err(|e| AuthError::Invalid(format!("sub: {e}")))?;
@@ -149,8 +269,25 @@ impl TokenKeys {
                 }
             }
         };
-        Ok((caller, claims.exp))
+        Ok(Verified {
+            caller,
+            jti: claims.jti,
+            issued_at: claims.iat,
+            expires_at: claims.exp,
+        })
     }
+}
+
+/// 256 random bits from the OS, base64url without padding: token ids, cookie values, codes.
+pub fn random_id() -> String {
+    use base64::Engine;
+    let mut bytes = [0u8; 32];
+    // The OS generator does not fail on any system this runs on; all zeros would be caught by
+    // nothing, so fail loudly rather than hand out a guessable id.
+    if let Err(e) = getrandom::fill(&mut bytes) {
+        panic!("the OS random generator failed: {e}");
+    }
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// The local-mode secret: read from `<data_dir>/secret.key`, or generated there (owner-only
@@ -245,17 +382,78 @@ mod tests {
         let t = k.mint(&user, Duration::from_secs(60), &[]).unwrap();
         assert!(k.verify(&t).is_ok());
         // Pretend the cached entry is long past its expiry.
-        k.cache().get_mut(&t).unwrap().1 = now_secs() - 3600;
+        k.cache().get_mut(&t).unwrap().verified.expires_at = now_secs() - 3600;
         assert!(
             k.verify(&t).is_ok(),
             "re-verified: the token itself is still valid"
         );
         // An entry past its expiry is not trusted: the token is checked again (and here fails).
+        let stale = Verified {
+            caller: Caller::full(user),
+            jti: "x".into(),
+            issued_at: 0,
+            expires_at: now_secs() - 3600,
+        };
         k.cache().insert(
             "not.a.token".into(),
-            (Caller::full(user), now_secs() - 3600),
+            CachedToken {
+                verified: stale,
+                noted_use: 0,
+            },
         );
         assert!(k.verify("not.a.token").is_err());
+    }
+
+    #[test]
+    fn a_revoked_token_is_refused_even_when_cached() {
+        let revocations = Arc::new(Revocations::default());
+        let k = keys().with_revocations(revocations.clone());
+        let minted = k
+            .mint_token(&UserId::parse("a").unwrap(), Duration::from_secs(60), &[])
+            .unwrap();
+        assert!(k.verify(&minted.token).is_ok());
+        revocations.insert(&minted.jti, now_secs());
+        assert_eq!(
+            k.verify(&minted.token),
+            Err(AuthError::Invalid("token revoked".into()))
+        );
+    }
+
+    #[test]
+    fn every_token_has_its_own_jti_and_one_without_is_refused() {
+        let k = keys();
+        let user = UserId::parse("a").unwrap();
+        let a = k.mint_token(&user, Duration::from_secs(60), &[]).unwrap();
+        let b = k.mint_token(&user, Duration::from_secs(60), &[]).unwrap();
+        assert_ne!(a.jti, b.jti);
+        assert_eq!(k.verify_token(&a.token).unwrap().jti, a.jti);
+        let claims = serde_json::json!({
+            "sub": "a", "iat": now_secs(), "exp": now_secs() + 60,
+            "iss": "http://iss", "aud": "http://aud",
+        });
+        let no_jti = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(&[7u8; 32]),
+        )
+        .unwrap();
+        assert!(k.verify(&no_jti).is_err());
+    }
+
+    #[test]
+    fn use_is_noted_once_per_grain() {
+        let k = keys();
+        let minted = k
+            .mint_token(&UserId::parse("a").unwrap(), Duration::from_secs(60), &[])
+            .unwrap();
+        k.verify(&minted.token).unwrap();
+        let noted = k.take_usage();
+        assert!(noted.contains_key(&minted.jti));
+        k.verify(&minted.token).unwrap();
+        assert!(
+            k.take_usage().is_empty(),
+            "within the grain: not noted again"
+        );
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The command line: `vault-mcp [serve]` runs the server, `vault-mcp token` mints a token.
+//! The command line: `vault-mcp [serve]` runs the server, `vault-mcp token` mints a token,
+//! `vault-mcp stdio` serves a vault over stdin/stdout.
 
 use std::path::PathBuf;
 
@@ -25,6 +26,16 @@ pub enum Command {
     Serve,
     /// Print a bearer token for a user, signed with this server's secret.
     Token(TokenArgs),
+    /// Serve one vault over stdin/stdout (MCP stdio transport), for clients that start a
+    /// command. Refuses to start while another vault-mcp holds the data folder.
+    Stdio(StdioArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StdioArgs {
+    /// Whose vault to serve (the local-mode user by default).
+    #[arg(long, default_value = "local")]
+    pub user: String,
 }
 
 #[derive(Debug, Args)]

@@ -47,6 +47,21 @@ pub struct Config {
     pub max_json_depth: usize,
     pub max_query_chars: usize,
     pub search_memory_bytes: usize,
+    pub web_session_ttl: Duration,
+    pub token_max_ttl: Duration,
+    /// Sign-in with an OpenID provider (Hugging Face on a Space), when configured.
+    pub oidc: Option<OidcConfig>,
+}
+
+/// The OpenID provider people sign in with, as a Space with `hf_oauth: true` is given it.
+#[derive(Debug, Clone)]
+pub struct OidcConfig {
+    /// `OPENID_PROVIDER_URL`: the issuer; endpoints come from its discovery document.
+    pub provider_url: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// `OAUTH_SCOPES`, split on spaces (`openid` is always asked for).
+    pub scopes: Vec<String>,
 }
 
 /// Why the configuration cannot be used.
@@ -83,7 +98,15 @@ struct FileConfig {
     confirm_deletes: bool,
     client_request_timeout: String,
     jwt: JwtSection,
+    web: WebSection,
     limits: LimitsSection,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebSection {
+    session_ttl: String,
+    token_max_ttl: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -156,6 +179,53 @@ fn merge(base: &mut toml::Table, over: toml::Table) {
             }
         }
     }
+}
+
+/// The OpenID provider from the variables a Space receives: all of the URL, client id and
+/// secret, or none of them.
+fn oidc(get: &dyn Fn(&str) -> Option<String>) -> Result<Option<OidcConfig>, ConfigError> {
+    let (url, id, secret) = (
+        get("OPENID_PROVIDER_URL"),
+        get("OAUTH_CLIENT_ID"),
+        get("OAUTH_CLIENT_SECRET"),
+    );
+    let (provider_url, client_id, client_secret) = match (url, id, secret) {
+        (None, None, None) => return Ok(None),
+        (Some(u), Some(i), Some(s)) => (u, i, s),
+        (u, i, _) => {
+            let missing = if u.is_none() {
+                "OPENID_PROVIDER_URL"
+            } else if i.is_none() {
+                "OAUTH_CLIENT_ID"
+            } else {
+                "OAUTH_CLIENT_SECRET"
+            };
+            return Err(invalid(
+                missing,
+                "",
+                "sign-in needs OPENID_PROVIDER_URL, OAUTH_CLIENT_ID and OAUTH_CLIENT_SECRET together",
+            ));
+        }
+    };
+    let provider_url = provider_url.trim().trim_end_matches('/').to_string();
+    if !(provider_url.starts_with("https://") || provider_url.starts_with("http://")) {
+        return Err(invalid(
+            "OPENID_PROVIDER_URL",
+            &provider_url,
+            "expected an http:// or https:// URL",
+        ));
+    }
+    let scopes = get("OAUTH_SCOPES")
+        .unwrap_or_else(|| "openid profile".into())
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    Ok(Some(OidcConfig {
+        provider_url,
+        client_id,
+        client_secret,
+        scopes,
+    }))
 }
 
 impl Config {
@@ -302,6 +372,9 @@ impl Config {
             max_json_depth: num("MAX_JSON_DEPTH", f.limits.max_json_depth)?,
             max_query_chars: num("MAX_QUERY_CHARS", f.limits.max_query_chars)?,
             search_memory_bytes: num("SEARCH_MEMORY_BYTES", f.limits.search_memory_bytes)?,
+            web_session_ttl: dur("WEB_SESSION_TTL", &f.web.session_ttl)?,
+            token_max_ttl: dur("TOKEN_MAX_TTL", &f.web.token_max_ttl)?,
+            oidc: oidc(&get)?,
         })
     }
 
@@ -413,6 +486,30 @@ mod tests {
             let err = load(&[(key, value)]).unwrap_err().to_string();
             assert!(err.contains(key), "{err}");
         }
+    }
+
+    #[test]
+    fn the_space_oauth_variables_configure_sign_in() {
+        assert!(load(&[]).unwrap().oidc.is_none());
+        let c = load(&[
+            ("OPENID_PROVIDER_URL", "https://huggingface.co/"),
+            ("OAUTH_CLIENT_ID", "id"),
+            ("OAUTH_CLIENT_SECRET", "secret"),
+            ("OAUTH_SCOPES", "openid profile"),
+            ("SPACE_HOST", "alice-vault.hf.space"),
+        ])
+        .unwrap();
+        let oidc = c.oidc.unwrap();
+        assert_eq!(oidc.provider_url, "https://huggingface.co");
+        assert_eq!(oidc.scopes, ["openid", "profile"]);
+        assert_eq!(
+            c.public_url.as_deref(),
+            Some("https://alice-vault.hf.space")
+        );
+        let err = load(&[("OPENID_PROVIDER_URL", "https://huggingface.co")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("OAUTH_CLIENT_ID"), "{err}");
     }
 
     #[test]

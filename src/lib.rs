@@ -3,9 +3,13 @@
 //! Start here: [`app::Application`] binds the socket and builds the [`http::router`]; every MCP
 //! call then goes router → `vault_actors::Supervisor` → the user's actor.
 
+pub mod accounts;
 pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod lock;
+pub mod signin;
+pub mod stdio;
 pub mod telemetry;

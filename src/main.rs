@@ -3,10 +3,11 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use vault_actors::UserId;
 use vault_mcp::app::{self, Application};
 use vault_mcp::cli::{Cli, Command};
 use vault_mcp::config::Config;
-use vault_mcp::telemetry;
+use vault_mcp::{stdio, telemetry};
 
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -48,6 +49,10 @@ fn main() -> ExitCode {
             app.run_until_stopped(stop).await
         }),
         Command::Token(args) => app::print_token(&config, &args),
+        Command::Stdio(args) => match UserId::parse(&args.user) {
+            Ok(user) => runtime.block_on(stdio::run(config, user)),
+            Err(e) => Err(app::StartError::Token(format!("--user: {e}"))),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

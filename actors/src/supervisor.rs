@@ -451,6 +451,25 @@ impl Supervisor {
         .await
     }
 
+    /// Run `tool` with `args` for `caller` outside any MCP session (the web app), through the
+    /// user's actor like every MCP request; the answer is the `tools/call` result.
+    pub async fn call_tool(
+        &self,
+        caller: &Caller,
+        tool: &str,
+        args: Value,
+    ) -> Result<Value, ActorError> {
+        let (caller, tool) = (caller.clone(), tool.to_string());
+        let user = caller.user.clone();
+        self.ask(&user, |reply| UserMsg::CallTool {
+            caller,
+            tool,
+            args,
+            reply,
+        })
+        .await
+    }
+
     /// End `session_id`.
     pub async fn end_session(&self, caller: &Caller, session_id: String) -> Result<(), ActorError> {
         self.ask(&caller.user, |reply| UserMsg::EndSession {

@@ -91,6 +91,14 @@ pub enum UserMsg {
         session_id: String,
         reply: Reply<mpsc::Receiver<Value>>,
     },
+    /// Run one tool outside any MCP session (the web app): the same catalog, scopes and
+    /// change notifications as `tools/call`, answered with the `tools/call` result.
+    CallTool {
+        caller: Caller,
+        tool: String,
+        args: Value,
+        reply: Reply<Value>,
+    },
     /// End a session (`DELETE`).
     EndSession {
         session_id: String,
@@ -117,6 +125,7 @@ impl UserMsg {
             UserMsg::Initialize { reply, .. } => drop(reply.send(Err(err))),
             UserMsg::Post { reply, .. } => drop(reply.send(Err(err))),
             UserMsg::OpenStream { reply, .. } => drop(reply.send(Err(err))),
+            UserMsg::CallTool { reply, .. } => drop(reply.send(Err(err))),
             UserMsg::EndSession { reply, .. } => drop(reply.send(Err(err))),
             UserMsg::IdleCheck
             | UserMsg::FlushSoon
@@ -281,6 +290,19 @@ impl UserCore {
         } else {
             responses.pop()
         })
+    }
+
+    fn call_tool(&mut self, caller: &Caller, tool: &str, args: Value) -> Value {
+        let result = dispatch::call_without_session(
+            &mut self.vault,
+            &self.hub,
+            caller,
+            &self.options,
+            tool,
+            args,
+        );
+        self.announce_changes();
+        result
     }
 
     /// Tell subscribers about the notes this message changed.
@@ -462,6 +484,15 @@ impl Actor for UserActor {
                 // The POST's event stream ends before its answer arrives.
                 drop(events);
                 let _ = reply.send(out);
+                c.after_job();
+            })?,
+            UserMsg::CallTool {
+                caller,
+                tool,
+                args,
+                reply,
+            } => state.run(move |c| {
+                let _ = reply.send(Ok(c.call_tool(&caller, &tool, args)));
                 c.after_job();
             })?,
             UserMsg::FlushSoon => {

@@ -12,12 +12,16 @@ use vault_actors::Caller;
 
 use super::error::{rpc_error, unauthorized};
 use super::AppState;
-use crate::auth::AuthError;
+use crate::auth::{AuthError, Verified};
 
-/// The caller proven by a valid bearer token.
+/// The caller proven by a valid bearer token. Only the `Authorization` header counts: the
+/// web page's session cookie is never a credential here.
 pub struct Authenticated(pub Caller);
 
-impl FromRequestParts<AppState> for Authenticated {
+/// A valid bearer token with its id and times (for refreshing it).
+pub struct Bearer(pub Verified);
+
+impl FromRequestParts<AppState> for Bearer {
     type Rejection = Response;
 
     async fn from_request_parts(
@@ -36,9 +40,22 @@ impl FromRequestParts<AppState> for Authenticated {
             .ok_or_else(|| unauthorized(&state.public_url, &AuthError::Missing))?;
         state
             .keys
-            .verify(token)
-            .map(Authenticated)
+            .verify_token(token)
+            .map(Bearer)
             .map_err(|e| unauthorized(&state.public_url, &e))
+    }
+}
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Bearer::from_request_parts(parts, state)
+            .await
+            .map(|Bearer(v)| Authenticated(v.caller))
     }
 }
 

@@ -6,8 +6,12 @@
 
 mod error;
 mod extract;
+mod login;
 mod mcp;
 mod origin;
+pub mod session;
+mod tokens;
+mod web;
 mod wellknown;
 
 use std::collections::HashSet;
@@ -17,13 +21,15 @@ use std::time::Duration;
 use axum::error_handling::HandleErrorLayer;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{delete, get, post};
 use axum::{middleware, BoxError, Router};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
 use vault_actors::Supervisor;
 
+use crate::accounts::AccountStore;
 use crate::auth::TokenKeys;
+pub use session::{LoginKind, WebState};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -36,6 +42,12 @@ pub struct AppState {
     pub allowed_origins: Arc<HashSet<String>>,
     pub max_body_bytes: usize,
     pub max_json_depth: usize,
+    /// How people sign in to the web page.
+    pub login: LoginKind,
+    /// Web sessions and issued tokens.
+    pub accounts: AccountStore,
+    /// How people sign in to the page, and the state of sign-ins in progress.
+    pub web: Arc<WebState>,
     /// Cancelled at shutdown, so open SSE streams end and the server can drain.
     pub shutdown: CancellationToken,
 }
@@ -44,6 +56,21 @@ pub struct AppState {
 pub struct Layers {
     pub request_timeout: Duration,
     pub max_in_flight: usize,
+}
+
+/// Signing in and out, and the tokens people manage from the page; the web app's security
+/// headers apply to them as to its pages.
+fn people_routes() -> Router<AppState> {
+    Router::new()
+        .route("/login", get(login::start))
+        .route("/login/callback", get(login::callback))
+        .route("/login/local", get(login::local))
+        .route("/login/handoff", post(login::handoff))
+        .route("/logout", post(login::logout))
+        .route("/api/tokens", get(tokens::list).post(tokens::create))
+        .route("/api/tokens/refresh", post(tokens::refresh))
+        .route("/api/tokens/{id}", delete(tokens::revoke))
+        .layer(middleware::from_fn(web::security_headers))
 }
 
 /// The application's routes, with their layers.
@@ -85,6 +112,8 @@ pub fn router(state: AppState, layers: Layers) -> Router {
             get(wellknown::protected_resource),
         )
         .route("/health", get(|| async { "ok" }))
+        .merge(people_routes())
+        .merge(web::routes())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             origin::check_origin,

@@ -23,7 +23,7 @@ fn sign(claims: &Value, alg: Algorithm, secret: &str) -> String {
 }
 
 fn good_claims(app: &TestApp) -> Value {
-    json!({"sub":"alice","iat":now(),"exp":now()+600,"iss":app.public_url,"aud":app.public_url})
+    json!({"sub":"alice","iat":now(),"exp":now()+600,"iss":app.public_url,"aud":app.public_url,"jti":"t-1"})
 }
 
 async fn initialize_status(app: &TestApp, token: &str) -> (StatusCode, String) {
@@ -41,6 +41,17 @@ async fn well_formed_token_is_accepted() {
     let app = spawn_app().await;
     let token = sign(&good_claims(&app), Algorithm::HS256, SECRET);
     assert_eq!(initialize_status(&app, &token).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_token_without_jti_is_refused() {
+    let app = spawn_app().await;
+    let mut claims = good_claims(&app);
+    claims.as_object_mut().unwrap().remove("jti");
+    let token = sign(&claims, Algorithm::HS256, SECRET);
+    let (status, challenge) = initialize_status(&app, &token).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(challenge.contains("jti"), "{challenge}");
 }
 
 #[tokio::test]

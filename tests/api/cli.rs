@@ -62,9 +62,50 @@ fn runs_on_embedded_defaults_with_no_environment() {
         entry["mcpServers"]["vault"]["url"],
         "http://127.0.0.1:7860/mcp"
     );
-    for p in ["data/secret.key", "data/vaults", "data/index"] {
+    assert!(
+        lines.iter().any(|l| l.starts_with(
+            "web page (one-time login link): http://127.0.0.1:7860/login/local?code="
+        )),
+        "{lines:?}"
+    );
+    for p in [
+        "data/secret.key",
+        "data/vaults",
+        "data/index",
+        "data/accounts.sqlite",
+    ] {
         assert!(dir.path().join(p).exists(), "{p}");
     }
+}
+
+#[tokio::test]
+async fn the_banner_login_link_signs_the_browser_in_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, lines) = start(
+        Command::new(BIN)
+            .env_clear()
+            .env("DATA_DIR", dir.path())
+            .env("PORT", "0"),
+    );
+    let link = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("web page (one-time login link): "))
+        .expect("a login link")
+        .to_string();
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let first = client.get(&link).send().await.unwrap();
+    let second = client.get(&link).send().await.unwrap();
+    stop(child);
+    assert_eq!(first.status(), reqwest::StatusCode::SEE_OTHER);
+    assert!(first.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .starts_with("vault_session="));
+    assert_eq!(second.status(), reqwest::StatusCode::UNAUTHORIZED);
 }
 
 fn token_from(lines: &[String]) -> String {
@@ -112,7 +153,9 @@ async fn second_start_reuses_the_secret_so_the_old_token_works() {
 #[test]
 fn token_command_prints_a_token_for_the_user() {
     let secret = "s".repeat(40);
+    let dir = tempfile::tempdir().unwrap();
     let out = Command::new(BIN)
+        .current_dir(dir.path())
         .env_clear()
         .env("JWT_SECRET_KEY", &secret)
         .env("PUBLIC_URL", "https://notes.example")
@@ -137,7 +180,10 @@ fn token_command_prints_a_token_for_the_user() {
     let caller = keys.verify(&token).unwrap();
     assert_eq!(caller.user, UserId::parse("alice").unwrap());
     assert!(caller.can_read && !caller.can_write);
+    // Recorded, so its owner can see and revoke it on the account page.
+    assert!(dir.path().join("data/accounts.sqlite").exists());
     let bad = Command::new(BIN)
+        .current_dir(dir.path())
         .env_clear()
         .env("JWT_SECRET_KEY", &secret)
         .args(["token", "--user", "../x"])

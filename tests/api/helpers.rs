@@ -24,21 +24,33 @@ pub struct TestApp {
     pub supervisor: Supervisor,
     pub keys: TokenKeys,
     pub data: PathBuf,
+    /// Local mode's one-time web login link (None in space mode).
+    pub local_login: Option<String>,
     stop: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<()>>,
     _dir: Option<tempfile::TempDir>,
 }
 
-/// A test configuration: space mode (multi-user), port 0, data in `data`.
-pub fn test_config(data: &Path) -> Config {
+/// A test configuration: space mode (multi-user), port 0, data in `data`, and `extra`
+/// environment variables (they win over these defaults).
+pub fn test_config_with_env(data: &Path, extra: &[(&str, &str)]) -> Config {
     let data = data.to_path_buf();
-    let env = move |k: &str| match k {
-        "MODE" => Some("space".to_string()),
-        "HOST" => Some("127.0.0.1".to_string()),
-        "PORT" => Some("0".to_string()),
-        "JWT_SECRET_KEY" => Some(SECRET.to_string()),
-        "DATA_DIR" => Some(data.display().to_string()),
-        _ => None,
+    let extra: Vec<(String, String)> = extra
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let env = move |k: &str| {
+        if let Some((_, v)) = extra.iter().find(|(key, _)| key == k) {
+            return Some(v.clone());
+        }
+        match k {
+            "MODE" => Some("space".to_string()),
+            "HOST" => Some("127.0.0.1".to_string()),
+            "PORT" => Some("0".to_string()),
+            "JWT_SECRET_KEY" => Some(SECRET.to_string()),
+            "DATA_DIR" => Some(data.display().to_string()),
+            _ => None,
+        }
     };
     Config::load(None, &env, &Overrides::default()).expect("test config")
 }
@@ -56,11 +68,21 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
 
 /// Start a server on an existing data folder (for restart tests).
 pub async fn spawn_in(data: &Path, tweak: impl FnOnce(&mut Config)) -> TestApp {
-    let mut config = test_config(data);
+    spawn_env_in(data, &[], tweak).await
+}
+
+/// Start a server on `data` configured by extra environment variables, as an operator would.
+pub async fn spawn_env_in(
+    data: &Path,
+    env: &[(&str, &str)],
+    tweak: impl FnOnce(&mut Config),
+) -> TestApp {
+    let mut config = test_config_with_env(data, env);
     tweak(&mut config);
     let app = Application::build(config).await.expect("server builds");
     let port = app.port();
     let public_url = app.public_url().to_string();
+    let local_login = app.local_login_url();
     let supervisor = app.supervisor().clone();
     let (stop, stopped) = oneshot::channel::<()>();
     let handle = tokio::spawn(async move {
@@ -80,6 +102,7 @@ pub async fn spawn_in(data: &Path, tweak: impl FnOnce(&mut Config)) -> TestApp {
             .expect("client"),
         supervisor,
         data: data.to_path_buf(),
+        local_login,
         stop: Some(stop),
         handle: Some(handle),
         _dir: None,

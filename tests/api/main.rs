@@ -9,5 +9,8 @@ mod files;
 mod helpers;
 mod isolation;
 mod mcp_features;
+mod signin;
+mod stdio;
 mod tools;
 mod transport;
+mod web;

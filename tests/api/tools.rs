@@ -592,3 +592,57 @@ async fn retitling_a_note_moves_the_links_that_named_its_title() {
         "src.md"
     );
 }
+
+#[tokio::test]
+async fn a_search_by_tags_alone_lists_the_tagged_notes_newest_first() {
+    let app = spawn_app().await;
+    let t = app.token("alice");
+    let sid = app.session(&t).await;
+    for (path, body) in [
+        (
+            "a.md",
+            "---\ntags: [plan, work]\n---\nno tag words in the text",
+        ),
+        ("b.md", "inline #plan only"),
+        ("c.md", "#work only"),
+        ("d/e.md", "---\ntags: [plan]\n---\nin a folder"),
+    ] {
+        app.ok(&t, &sid, "write_note", json!({"path": path, "body": body}))
+            .await;
+        // Distinct update times, so "newest first" has one answer.
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let hits = app
+        .ok(
+            &t,
+            &sid,
+            "search_notes",
+            json!({"query": "", "tags": ["plan"]}),
+        )
+        .await;
+    assert_eq!(hit_paths(&hits), ["d/e.md", "b.md", "a.md"]);
+    let both = app
+        .ok(
+            &t,
+            &sid,
+            "search_notes",
+            json!({"query": " ", "tags": ["#plan", "work"]}),
+        )
+        .await;
+    assert_eq!(hit_paths(&both), ["a.md"]);
+    let in_folder = app
+        .ok(
+            &t,
+            &sid,
+            "search_notes",
+            json!({"query": "", "tags": ["plan"], "folder": "d"}),
+        )
+        .await;
+    assert_eq!(hit_paths(&in_folder), ["d/e.md"]);
+    assert_eq!(
+        app.err_code(&t, &sid, "search_notes", json!({"query": ""}))
+            .await,
+        "invalid_query",
+        "no words and no tags is still no query"
+    );
+}

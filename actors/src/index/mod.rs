@@ -31,7 +31,9 @@ use rusqlite::{Connection, Transaction};
 
 pub use budget::DEFAULT_MEMORY_LIMIT as DEFAULT_SEARCH_MEMORY_LIMIT;
 pub use links::link_key;
-pub use notes::{IndexedNote, ListedNote, NoteMeta, NoteRecord, Scope, TagCount};
+pub use notes::{
+    FolderCount, IndexedNote, ListedNote, NoteMeta, NoteRecord, OutgoingLink, Scope, TagCount,
+};
 pub use search::{SearchFilter, SearchHit};
 pub use sessions::StoredSession;
 

@@ -68,6 +68,29 @@ pub struct ListedNote {
     pub updated: Option<String>,
 }
 
+/// A folder directly below the listed one, and how many notes it holds (at any depth).
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct FolderCount {
+    pub path: String,
+    pub notes: u64,
+}
+
+/// One `[[link]]` of a note, in the order the note has them.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct OutgoingLink {
+    /// The link target as written, e.g. `Plan` in `[[Plan#Goals|the plan]]`.
+    pub target: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heading: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
+    /// `![[...]]`: the target is embedded rather than linked.
+    pub embed: bool,
+    /// The note the link resolves to; absent for a broken link.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<String>,
+}
+
 /// A tag and how many notes carry it.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct TagCount {
@@ -408,6 +431,82 @@ impl Index {
         let more = notes.len() > limit;
         notes.truncate(limit);
         Ok((notes, more))
+    }
+
+    /// A page of the notes directly in `folder` (not in its subfolders), ordered by path,
+    /// starting after `after`; one extra row is fetched to tell whether another page exists.
+    pub fn list_direct(
+        &self,
+        folder: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> rusqlite::Result<(Vec<ListedNote>, bool)> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT n.path, n.title, s.version, n.size, n.updated
+             FROM notes n JOIN note_state s ON s.path = n.path
+             WHERE n.folder = ?1 AND n.path > ?2
+             ORDER BY n.path LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(
+            params![folder, after.unwrap_or(""), limit as i64 + 1],
+            listed_row,
+        )?;
+        let mut notes: Vec<ListedNote> = rows.collect::<rusqlite::Result<_>>()?;
+        let more = notes.len() > limit;
+        notes.truncate(limit);
+        Ok((notes, more))
+    }
+
+    /// The folders directly below `folder` (the vault's top level when empty), by path, each
+    /// with the number of notes it holds at any depth.
+    pub fn subfolders(&self, folder: &str) -> rusqlite::Result<Vec<FolderCount>> {
+        let prefix = if folder.is_empty() {
+            String::new()
+        } else {
+            format!("{folder}/")
+        };
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT folder, count(*) FROM notes
+             WHERE folder != ?1 AND substr(folder, 1, length(?2)) = ?2
+             GROUP BY folder ORDER BY folder",
+        )?;
+        let rows = stmt.query_map(params![folder, prefix], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?))
+        })?;
+        let mut out: Vec<FolderCount> = Vec::new();
+        for row in rows {
+            let (below, count) = row?;
+            let rest = &below[prefix.len()..];
+            let child = format!("{prefix}{}", rest.split('/').next().unwrap_or(rest));
+            match out.last_mut() {
+                Some(last) if last.path == child => last.notes += count,
+                _ => out.push(FolderCount {
+                    path: child,
+                    notes: count,
+                }),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The links written in the note at `path`, in the order they appear, with where each one
+    /// resolves to.
+    pub fn outgoing_links(&self, path: &str) -> rusqlite::Result<Vec<OutgoingLink>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT l.target, l.heading, l.alias, l.embed, d.path
+             FROM notes s JOIN links l ON l.src = s.id LEFT JOIN notes d ON d.id = l.dst
+             WHERE s.path = ?1 ORDER BY l.rowid",
+        )?;
+        let rows = stmt.query_map([path], |r| {
+            Ok(OutgoingLink {
+                target: r.get(0)?,
+                heading: r.get(1)?,
+                alias: r.get(2)?,
+                embed: r.get::<_, i64>(3)? != 0,
+                resolved: r.get(4)?,
+            })
+        })?;
+        rows.collect()
     }
 
     /// Every tag with its note count, most used first.

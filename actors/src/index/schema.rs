@@ -49,6 +49,7 @@ CREATE INDEX IF NOT EXISTS notes_path_key ON notes(path_key);
 CREATE INDEX IF NOT EXISTS notes_stem ON notes(stem);
 CREATE INDEX IF NOT EXISTS notes_title_key ON notes(title_key);
 CREATE INDEX IF NOT EXISTS notes_updated ON notes(updated_ms);
+CREATE INDEX IF NOT EXISTS notes_folder ON notes(folder, path);
 CREATE VIRTUAL TABLE IF NOT EXISTS notes_fts USING fts5(
     title, body,
     tokenize = 'unicode61 remove_diacritics 2',

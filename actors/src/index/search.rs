@@ -43,6 +43,43 @@ pub struct SearchHit {
 }
 
 impl Index {
+    /// The notes carrying every tag of `filter` (in its folder), most recently updated first:
+    /// a search by tags alone, with no words to rank by.
+    pub fn tagged(&self, filter: &SearchFilter, limit: usize) -> rusqlite::Result<Vec<SearchHit>> {
+        let prefix = if filter.folder.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", filter.folder)
+        };
+        let marks = vec!["?"; filter.tags.len()].join(", ");
+        let sql = format!(
+            "SELECT n.path, n.title, n.updated FROM tags t JOIN notes n ON n.id = t.note
+             WHERE t.tag IN ({marks}) AND substr(n.path, 1, length(?)) = ?
+             GROUP BY n.id HAVING count(*) = ?
+             ORDER BY n.updated_ms DESC, n.path LIMIT ?"
+        );
+        let mut args: Vec<SqlValue> = filter
+            .tags
+            .iter()
+            .map(|t| SqlValue::Text(t.clone()))
+            .collect();
+        args.push(SqlValue::Text(prefix.clone()));
+        args.push(SqlValue::Text(prefix));
+        args.push(SqlValue::Integer(filter.tags.len() as i64));
+        args.push(SqlValue::Integer(limit as i64));
+        let mut stmt = self.conn().prepare(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
+            Ok(SearchHit {
+                path: r.get(0)?,
+                title: r.get(1)?,
+                snippet: String::new(),
+                score: 0.0,
+                updated: r.get(2)?,
+            })
+        })?;
+        rows.collect()
+    }
+
     /// Run an FTS5 `match_expr` (built by `fts_query::build_match_query`) with `filter`: the
     /// `limit` best notes, best first.
     pub fn search(

@@ -100,6 +100,49 @@ struct CallParams {
     arguments: Option<Value>,
 }
 
+/// Run `tool` for `caller` outside any MCP session (the web app): no response stream, so no
+/// progress, log messages or requests to the client; an unknown tool or bad arguments are an
+/// `invalid_arguments` tool error.
+pub fn call_without_session(
+    vault: &mut Vault,
+    hub: &Hub,
+    caller: &Caller,
+    options: &McpOptions,
+    tool: &str,
+    args: Value,
+) -> Value {
+    let Some(tool) = tools::find(tool) else {
+        return tools::error_result(&crate::VaultError::InvalidArguments(format!(
+            "unknown tool: {tool}"
+        )));
+    };
+    let ctx = RequestContext {
+        caller,
+        session_id: "",
+        hub,
+        options,
+        events: None,
+        log_level: LogLevel::Emergency,
+        client_capabilities: &Value::Null,
+        progress_token: None,
+        cancel: None,
+    };
+    tool_outcome(tool, tool.call(vault, &ctx, args))
+}
+
+/// A tool's outcome as a `tools/call` result (a failure becomes an `isError` result).
+fn tool_outcome(tool: &tools::Tool, outcome: Result<Value, crate::VaultError>) -> Value {
+    match outcome {
+        Ok(result) => result,
+        Err(e) => {
+            if matches!(e, crate::VaultError::Io(_) | crate::VaultError::Index(_)) {
+                tracing::error!(tool = tool.name, error = %e, "tool failed on storage");
+            }
+            tools::error_result(&e)
+        }
+    }
+}
+
 fn call_tool(
     env: &mut Env<'_>,
     session: &Session,
@@ -134,13 +177,5 @@ fn call_tool(
     };
     let outcome = tool.call(env.vault, &ctx, args);
     env.hub.finish_request(&session.id, id);
-    Ok(match outcome {
-        Ok(result) => result,
-        Err(e) => {
-            if matches!(e, crate::VaultError::Io(_) | crate::VaultError::Index(_)) {
-                tracing::error!(tool = tool.name, error = %e, "tool failed on storage");
-            }
-            tools::error_result(&e)
-        }
-    })
+    Ok(tool_outcome(tool, outcome))
 }

@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 
 use super::context::RequestContext;
 use crate::error::VaultError;
-use crate::index::{ListedNote, SearchHit, TagCount};
+use crate::index::{ListedNote, OutgoingLink, SearchHit, TagCount};
 use crate::session::LogLevel;
 use crate::vault::{Deleted, Note, NotePage, Vault, WriteRequest, Written};
 
@@ -267,7 +267,8 @@ pub fn catalog() -> &'static [Tool] {
                 "Search notes",
                 "Full-text search, best match first. Words must all match; use \"exact phrase\", \
                  prefix*, -excluded, and OR between words. Works in any language. Optional \
-                 folder and tags narrow the search.",
+                 folder and tags narrow the search; with tags, the query may be empty (every \
+                 note carrying them, most recently updated first).",
                 Effect::Read,
                 search_notes,
             ),
@@ -277,6 +278,14 @@ pub fn catalog() -> &'static [Tool] {
                 "List the notes whose [[wikilinks]] point at the given note.",
                 Effect::Read,
                 get_backlinks,
+            ),
+            tool(
+                "get_links",
+                "Get outgoing links",
+                "List the [[wikilinks]] written in a note, in order, each with the note it \
+                 resolves to, or without one when the link is broken.",
+                Effect::Read,
+                get_links,
             ),
             tool(
                 "rebuild_index",
@@ -339,6 +348,9 @@ struct ListNotesArgs {
     /// Notes per page (1-1000, default 200).
     #[schemars(range(min = 1, max = 1000))]
     limit: Option<u32>,
+    /// false: only the notes directly in the folder, plus its direct subfolders (`folders`,
+    /// with note counts). Default true: every note below the folder.
+    recursive: Option<bool>,
 }
 
 fn list_notes(
@@ -347,7 +359,11 @@ fn list_notes(
     a: ListNotesArgs,
 ) -> Result<NotePage, VaultError> {
     let limit = check_limit(a.limit, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT)?;
-    vault.list(a.folder.as_deref(), a.cursor.as_deref(), limit)
+    if a.recursive == Some(false) {
+        vault.list_folder(a.folder.as_deref(), a.cursor.as_deref(), limit)
+    } else {
+        vault.list(a.folder.as_deref(), a.cursor.as_deref(), limit)
+    }
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -452,7 +468,8 @@ fn delete_note(
 
 #[derive(Debug, Deserialize, JsonSchema)]
 struct SearchNotesArgs {
-    /// Words to find; "phrase", prefix*, -exclude and OR are understood.
+    /// Words to find; "phrase", prefix*, -exclude and OR are understood. May be empty when
+    /// tags are given.
     query: String,
     /// Most results to return (1-100, default 50).
     #[schemars(range(min = 1, max = 100))]
@@ -502,6 +519,24 @@ fn get_backlinks(
     Ok(Backlinks {
         path: a.path,
         backlinks,
+    })
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+struct Links {
+    path: String,
+    links: Vec<OutgoingLink>,
+}
+
+fn get_links(
+    vault: &mut Vault,
+    _ctx: &RequestContext<'_>,
+    a: PathArgs,
+) -> Result<Links, VaultError> {
+    let links = vault.links(&a.path)?;
+    Ok(Links {
+        path: a.path,
+        links,
     })
 }
 

@@ -18,7 +18,8 @@ use serde_json::{Map, Value};
 use crate::error::VaultError;
 use crate::index::fts_query::build_match_query;
 use crate::index::{
-    Index, IndexTx, ListedNote, NoteRecord, Scope, SearchFilter, SearchHit, TagCount,
+    FolderCount, Index, IndexTx, ListedNote, NoteRecord, OutgoingLink, Scope, SearchFilter,
+    SearchHit, TagCount,
 };
 use crate::settings::Settings;
 use paths::NotePath;
@@ -105,6 +106,9 @@ pub struct Deleted {
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct NotePage {
     pub notes: Vec<ListedNote>,
+    /// With `recursive: false`: the folders directly below the listed one (on every page).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub folders: Option<Vec<FolderCount>>,
     /// Pass as `cursor` to get the next page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
@@ -527,12 +531,30 @@ impl Vault {
     ) -> Result<NotePage, VaultError> {
         let folder = paths::parse_folder(folder.unwrap_or(""))?;
         let (notes, more) = self.index.list(&folder, cursor, limit)?;
-        let next_cursor = if more {
-            notes.last().map(|n| n.path.clone())
-        } else {
-            None
-        };
-        Ok(NotePage { notes, next_cursor })
+        Ok(page(notes, more, None))
+    }
+
+    /// A page of the notes directly in `folder`, with the folders directly below it.
+    pub fn list_folder(
+        &self,
+        folder: Option<&str>,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<NotePage, VaultError> {
+        let folder = paths::parse_folder(folder.unwrap_or(""))?;
+        let (notes, more) = self.index.list_direct(&folder, cursor, limit)?;
+        let folders = self.index.subfolders(&folder)?;
+        Ok(page(notes, more, Some(folders)))
+    }
+
+    /// The `[[links]]` written in a note, resolved or broken.
+    pub fn links(&self, raw_path: &str) -> Result<Vec<OutgoingLink>, VaultError> {
+        let path = NotePath::parse(raw_path)?;
+        paths::resolve(&self.root, &path)?;
+        if self.index.meta(path.as_str())?.is_none() {
+            return Err(VaultError::NotFound(path.to_string()));
+        }
+        Ok(self.index.outgoing_links(path.as_str())?)
     }
 
     /// Full-text search, best first.
@@ -543,8 +565,6 @@ impl Vault {
         tags: &[String],
         limit: usize,
     ) -> Result<Vec<SearchHit>, VaultError> {
-        let expr = build_match_query(query, self.max_query_chars)
-            .map_err(|e| VaultError::InvalidQuery(e.to_string()))?;
         let filter = SearchFilter {
             folder: paths::parse_folder(folder.unwrap_or(""))?,
             tags: tags
@@ -552,6 +572,11 @@ impl Vault {
                 .map(|t| t.trim_start_matches('#').to_lowercase())
                 .collect(),
         };
+        if query.trim().is_empty() && !filter.tags.is_empty() {
+            return Ok(self.index.tagged(&filter, limit)?);
+        }
+        let expr = build_match_query(query, self.max_query_chars)
+            .map_err(|e| VaultError::InvalidQuery(e.to_string()))?;
         let key = (expr, filter.folder.clone(), filter.tags.clone(), limit);
         if let Some(hits) = self.search_cache.entries.get(&key) {
             return Ok(hits.clone());
@@ -578,6 +603,20 @@ impl Vault {
     /// Every tag with its count.
     pub fn tags(&self) -> Result<Vec<TagCount>, VaultError> {
         Ok(self.index.tags()?)
+    }
+}
+
+/// A `list_notes` page; the cursor is the last path shown when more follow.
+fn page(notes: Vec<ListedNote>, more: bool, folders: Option<Vec<FolderCount>>) -> NotePage {
+    let next_cursor = if more {
+        notes.last().map(|n| n.path.clone())
+    } else {
+        None
+    };
+    NotePage {
+        notes,
+        folders,
+        next_cursor,
     }
 }
 
