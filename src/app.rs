@@ -16,7 +16,7 @@ use crate::accounts::{AccountStore, NewToken};
 use crate::auth::{self, TokenKeys, MIN_SECRET_BYTES};
 use crate::cli::TokenArgs;
 use crate::config::{Config, Mode};
-use crate::http::{self, AppState, Layers, LoginKind, WebState};
+use crate::http::{self, AppState, Layers, LoginKind, OAuthServer, WebState};
 use crate::lock::DataLock;
 use crate::signin::SignIn;
 
@@ -115,7 +115,9 @@ impl Application {
         }
         let accounts = AccountStore::open(&config.data_dir)
             .map_err(|e| StartError::Accounts(e.to_string()))?;
-        let keys = keys(&config, &public_url)?.with_revocations(accounts.revocations());
+        let keys = keys(&config, &public_url)?
+            .with_resource(&format!("{public_url}/mcp"))
+            .with_revocations(accounts.revocations());
         let (login, signin) = match (config.mode, &config.oidc) {
             (Mode::Local, _) => (LoginKind::Local, None),
             (Mode::Space, Some(oidc)) => {
@@ -147,6 +149,7 @@ impl Application {
             max_body_bytes: config.max_body_bytes,
             max_json_depth: config.max_json_depth,
             login,
+            oauth: Arc::new(OAuthServer::new(config.oauth.clone())),
             accounts,
             web: Arc::new(web),
             shutdown: CancellationToken::new(),
@@ -286,7 +289,8 @@ impl Application {
         tokio::spawn(return_free_memory(token.clone()));
         let usage = tokio::spawn(record_token_usage(keys, accounts, token.clone()));
         let router = http::router(self.state, layers);
-        let served = axum::serve(self.listener, router)
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(self.listener, service)
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 tracing::info!("shutting down");

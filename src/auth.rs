@@ -35,6 +35,9 @@ struct Claims {
     /// Space-separated scopes; absent means every right over the user's own vault.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     scope: Option<String>,
+    /// The OAuth grant an access token belongs to: disconnecting the client revokes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gid: Option<String>,
 }
 
 /// Why a token was refused (the message goes into `WWW-Authenticate` and the JSON body).
@@ -87,6 +90,8 @@ pub struct Minted {
 pub struct Verified {
     pub caller: Caller,
     pub jti: String,
+    /// The OAuth grant of an access token issued by `/token`.
+    pub grant: Option<String>,
     pub issued_at: u64,
     pub expires_at: u64,
 }
@@ -139,6 +144,14 @@ impl TokenKeys {
         }
     }
 
+    /// Also accept tokens whose audience is `resource` (the MCP endpoint, RFC 8707), as the
+    /// authorization server issues them.
+    pub fn with_resource(mut self, resource: &str) -> Self {
+        self.validation
+            .set_audience(&[self.audience.as_str(), resource]);
+        self
+    }
+
     /// Check tokens against `revocations` (shared with the accounts store).
     pub fn with_revocations(mut self, revocations: Arc<Revocations>) -> Self {
         self.revocations = revocations;
@@ -162,6 +175,29 @@ impl TokenKeys {
         ttl: Duration,
         scopes: &[String],
     ) -> Result<Minted, jsonwebtoken::errors::Error> {
+        self.sign(user, ttl, scopes, &self.audience, None)
+    }
+
+    /// An OAuth access token of grant `grant`, for audience `resource`.
+    pub fn mint_access(
+        &self,
+        user: &UserId,
+        ttl: Duration,
+        scopes: &[String],
+        resource: &str,
+        grant: &str,
+    ) -> Result<Minted, jsonwebtoken::errors::Error> {
+        self.sign(user, ttl, scopes, resource, Some(grant))
+    }
+
+    fn sign(
+        &self,
+        user: &UserId,
+        ttl: Duration,
+        scopes: &[String],
+        audience: &str,
+        grant: Option<&str>,
+    ) -> Result<Minted, jsonwebtoken::errors::Error> {
         let now = now_secs();
         let jti = random_id();
         let claims = Claims {
@@ -169,10 +205,11 @@ impl TokenKeys {
             iat: now,
             exp: now + ttl.as_secs(),
             iss: self.issuer.clone(),
-            aud: serde_json::Value::String(self.audience.clone()),
+            aud: serde_json::Value::String(audience.to_string()),
             nbf: None,
             jti: jti.clone(),
             scope: (!scopes.is_empty()).then(|| scopes.join(" ")),
+            gid: grant.map(str::to_string),
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?;
         Ok(Minted {
@@ -220,14 +257,19 @@ impl TokenKeys {
             }
         };
         // Checked on every request, cache or not: a revocation is in force at once.
-        if self.revocations.is_revoked(&verified.jti, now) {
+        let grant_revoked = verified.grant.as_ref().is_some_and(|g| {
+            self.revocations
+                .is_revoked(&crate::accounts::oauth::grant_key(g), now)
+        });
+        if grant_revoked || self.revocations.is_revoked(&verified.jti, now) {
             return Err(AuthError::Invalid("token revoked".into()));
         }
         if note {
-            self.usage
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(verified.jti.clone(), now);
+            let mut usage = self.usage.lock().unwrap_or_else(PoisonError::into_inner);
+            usage.insert(verified.jti.clone(), now);
+            if let Some(g) = &verified.grant {
+                usage.insert(crate::accounts::oauth::grant_key(g), now);
+            }
         }
         Ok(verified)
     }
@@ -272,6 +314,7 @@ impl TokenKeys {
         Ok(Verified {
             caller,
             jti: claims.jti,
+            grant: claims.gid,
             issued_at: claims.iat,
             expires_at: claims.exp,
         })
@@ -391,6 +434,7 @@ mod tests {
         let stale = Verified {
             caller: Caller::full(user),
             jti: "x".into(),
+            grant: None,
             issued_at: 0,
             expires_at: now_secs() - 3600,
         };

@@ -51,6 +51,17 @@ pub struct Config {
     pub token_max_ttl: Duration,
     /// Sign-in with an OpenID provider (Hugging Face on a Space), when configured.
     pub oidc: Option<OidcConfig>,
+    pub oauth: OAuthConfig,
+}
+
+/// The authorization server's settings.
+#[derive(Debug, Clone)]
+pub struct OAuthConfig {
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    /// `host:port` values allowed plain http and non-public addresses for metadata documents.
+    pub metadata_http_hosts: Vec<String>,
+    pub registrations_per_hour: usize,
 }
 
 /// The OpenID provider people sign in with, as a Space with `hf_oauth: true` is given it.
@@ -99,7 +110,17 @@ struct FileConfig {
     client_request_timeout: String,
     jwt: JwtSection,
     web: WebSection,
+    oauth: OAuthSection,
     limits: LimitsSection,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OAuthSection {
+    access_token_ttl: String,
+    refresh_token_ttl: String,
+    metadata_http_hosts: Vec<String>,
+    registrations_per_hour: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -375,6 +396,23 @@ impl Config {
             web_session_ttl: dur("WEB_SESSION_TTL", &f.web.session_ttl)?,
             token_max_ttl: dur("TOKEN_MAX_TTL", &f.web.token_max_ttl)?,
             oidc: oidc(&get)?,
+            oauth: OAuthConfig {
+                access_token_ttl: dur("OAUTH_ACCESS_TOKEN_TTL", &f.oauth.access_token_ttl)?,
+                refresh_token_ttl: dur("OAUTH_REFRESH_TOKEN_TTL", &f.oauth.refresh_token_ttl)?,
+                metadata_http_hosts: match get("OAUTH_METADATA_HTTP_HOSTS") {
+                    Some(v) => v
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|h| !h.is_empty())
+                        .map(str::to_string)
+                        .collect(),
+                    None => f.oauth.metadata_http_hosts,
+                },
+                registrations_per_hour: num(
+                    "OAUTH_REGISTRATIONS_PER_HOUR",
+                    f.oauth.registrations_per_hour,
+                )?,
+            },
         })
     }
 

@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod app;
 pub mod auth;
 pub mod cli;
+pub mod client_metadata;
 pub mod config;
 pub mod http;
 pub mod lock;

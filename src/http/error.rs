@@ -27,10 +27,13 @@ pub fn rpc_error(status: StatusCode, id: &Value, err: RpcError) -> Response {
 /// 401 with the RFC 9728 pointer to our protected-resource metadata.
 pub fn unauthorized(public_url: &str, err: &AuthError) -> Response {
     let metadata = format!("{public_url}/.well-known/oauth-protected-resource/mcp");
+    let scope = "notes:read notes:write";
     let challenge = match err {
-        AuthError::Missing => format!("Bearer resource_metadata=\"{metadata}\""),
+        AuthError::Missing => {
+            format!("Bearer resource_metadata=\"{metadata}\", scope=\"{scope}\"")
+        }
         AuthError::Invalid(reason) => format!(
-            "Bearer error=\"invalid_token\", error_description=\"{}\", resource_metadata=\"{metadata}\"",
+            "Bearer error=\"invalid_token\", error_description=\"{}\", resource_metadata=\"{metadata}\", scope=\"{scope}\"",
             reason.replace(['"', '\\'], "'")
         ),
     };

@@ -8,6 +8,7 @@ mod error;
 mod extract;
 mod login;
 mod mcp;
+mod oauth;
 mod origin;
 pub mod session;
 mod tokens;
@@ -29,6 +30,7 @@ use vault_actors::Supervisor;
 
 use crate::accounts::AccountStore;
 use crate::auth::TokenKeys;
+pub use oauth::OAuthServer;
 pub use session::{LoginKind, WebState};
 
 /// What every handler can reach.
@@ -44,6 +46,8 @@ pub struct AppState {
     pub max_json_depth: usize,
     /// How people sign in to the web page.
     pub login: LoginKind,
+    /// The OAuth authorization server's in-memory state.
+    pub oauth: Arc<OAuthServer>,
     /// Web sessions and issued tokens.
     pub accounts: AccountStore,
     /// How people sign in to the page, and the state of sign-ins in progress.
@@ -70,7 +74,23 @@ fn people_routes() -> Router<AppState> {
         .route("/api/tokens", get(tokens::list).post(tokens::create))
         .route("/api/tokens/refresh", post(tokens::refresh))
         .route("/api/tokens/{id}", delete(tokens::revoke))
+        .route("/authorize", get(oauth::authorize).post(oauth::decide))
+        .route("/api/clients", get(oauth::clients))
+        .route("/api/clients/{id}", delete(oauth::disconnect))
         .layer(middleware::from_fn(web::security_headers))
+}
+
+/// The authorization server's machine endpoints (JSON for clients, no pages).
+fn oauth_routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(oauth::metadata),
+        )
+        .route("/.well-known/openid-configuration", get(oauth::metadata))
+        .route("/register", post(oauth::register))
+        .route("/token", post(oauth::token))
+        .route("/revoke", post(oauth::revoke))
 }
 
 /// The application's routes, with their layers.
@@ -113,6 +133,7 @@ pub fn router(state: AppState, layers: Layers) -> Router {
         )
         .route("/health", get(|| async { "ok" }))
         .merge(people_routes())
+        .merge(oauth_routes())
         .merge(web::routes())
         .layer(middleware::from_fn_with_state(
             state.clone(),

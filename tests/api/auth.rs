@@ -70,7 +70,7 @@ async fn missing_token_is_401_pointing_at_resource_metadata() {
     assert_eq!(
         challenge,
         format!(
-            "Bearer resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\"",
+            "Bearer resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\", scope=\"notes:read notes:write\"",
             app.public_url
         )
     );

@@ -9,6 +9,7 @@ mod files;
 mod helpers;
 mod isolation;
 mod mcp_features;
+mod oauth;
 mod signin;
 mod stdio;
 mod tools;

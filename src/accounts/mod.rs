@@ -6,6 +6,11 @@
 //! used to sign in. Revocations are also held in memory ([`Revocations`]): every request checks
 //! its token's `jti` there, so a revoked token is refused on its next request even when its
 //! signature was verified (and cached) before.
+//!
+//! The same file holds what the OAuth authorization server needs to remember ([`oauth`]):
+//! registered clients, grants (a person's consent to a client) and refresh tokens.
+
+pub mod oauth;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -40,6 +45,31 @@ CREATE TABLE IF NOT EXISTS tokens (
     revoked_at INTEGER
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS tokens_user ON tokens(user_id);
+CREATE TABLE IF NOT EXISTS oauth_clients (
+    client_id     TEXT PRIMARY KEY,
+    name          TEXT NOT NULL,
+    redirect_uris TEXT NOT NULL,
+    created       INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS grants (
+    id          TEXT PRIMARY KEY,
+    user_id     TEXT NOT NULL,
+    client_id   TEXT NOT NULL,
+    client_name TEXT NOT NULL,
+    scope       TEXT NOT NULL,
+    resource    TEXT NOT NULL,
+    created     INTEGER NOT NULL,
+    last_used   INTEGER NOT NULL,
+    revoked_at  INTEGER
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS grants_user ON grants(user_id);
+CREATE TABLE IF NOT EXISTS refresh_tokens (
+    hash     TEXT PRIMARY KEY,
+    grant_id TEXT NOT NULL,
+    used     INTEGER NOT NULL DEFAULT 0,
+    expires  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS refresh_tokens_grant ON refresh_tokens(grant_id);
 ";
 
 /// A storage failure of the accounts file.
@@ -121,6 +151,13 @@ impl AccountStore {
             for row in rows {
                 let (jti, at) = row?;
                 revocations.insert(&jti, at.max(0) as u64);
+            }
+            let mut stmt =
+                conn.prepare("SELECT id, revoked_at FROM grants WHERE revoked_at IS NOT NULL")?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+            for row in rows {
+                let (id, at) = row?;
+                revocations.insert(&oauth::grant_key(&id), at.max(0) as u64);
             }
         }
         Ok(AccountStore {
@@ -332,7 +369,7 @@ impl AccountStore {
         Ok(found)
     }
 
-    /// Write when tokens were last used (`jti` → unix seconds).
+    /// Write when tokens were last used (`jti`, or a grant's key, → unix seconds).
     pub async fn record_usage(&self, pending: HashMap<String, u64>) -> Result<(), AccountsError> {
         if pending.is_empty() {
             return Ok(());
@@ -340,11 +377,17 @@ impl AccountStore {
         self.with(move |c| {
             let tx = c.unchecked_transaction()?;
             {
-                let mut stmt = tx.prepare_cached(
+                let mut token = tx.prepare_cached(
                     "UPDATE tokens SET last_used = max(coalesce(last_used, 0), ?2) WHERE jti = ?1",
                 )?;
-                for (jti, at) in pending {
-                    stmt.execute(params![jti, at as i64])?;
+                let mut grant = tx.prepare_cached(
+                    "UPDATE grants SET last_used = max(last_used, ?2) WHERE id = ?1",
+                )?;
+                for (key, at) in pending {
+                    match oauth::grant_of_key(&key) {
+                        Some(id) => grant.execute(params![id, at as i64])?,
+                        None => token.execute(params![key, at as i64])?,
+                    };
                 }
             }
             tx.commit()?;
