@@ -589,6 +589,23 @@ pub fn account_page(user: &WebUser, public_url: &str) -> Markup {
                     }
                     tbody #token-list {}
                 }
+                h3 { "Connected applications" }
+                p.muted {
+                    "Applications you connected by signing in and approving them (claude.ai, \
+                     mcp-remote, an SDK's OAuth). Disconnecting one stops its tokens at once."
+                }
+                p #client-list-empty.muted { "Loading…" }
+                table #client-table.token-table hidden {
+                    thead {
+                        tr {
+                            @for heading in ["Application", "Access", "Connected", "Last used"] {
+                                th scope="col" { (heading) }
+                            }
+                            th scope="col" { span.visually-hidden { "Actions" } }
+                        }
+                    }
+                    tbody #client-list {}
+                }
             }
         }))
     }

@@ -409,6 +409,65 @@
     });
 
     load();
+    setupClients(errEl);
+  }
+
+  // Connected applications (OAuth grants): listed, and disconnected one by one.
+  function setupClients(errEl) {
+    var list = $('#client-list');
+    if (!list) return;
+    var table = $('#client-table');
+    var empty = $('#client-list-empty');
+
+    function showCount() {
+      var n = list.children.length;
+      table.hidden = n === 0;
+      empty.hidden = n > 0;
+      say(empty, 'No applications connected.');
+    }
+
+    function row(c) {
+      var tr = document.createElement('tr');
+      tr.className = 'client-row';
+      tr.setAttribute('data-id', c.id);
+      var access = (c.scope || '').split(' ').indexOf('notes:write') >= 0 ? 'read and write' : 'read only';
+      [c.name + ' (' + c.client_id + ')', access, when(c.created_at), when(c.last_used_at)].forEach(function (text) {
+        var td = document.createElement('td');
+        td.textContent = text;
+        tr.appendChild(td);
+      });
+      var td = document.createElement('td');
+      var b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'disconnect danger';
+      b.textContent = 'Disconnect';
+      b.setAttribute('aria-label', 'Disconnect ' + c.name);
+      b.addEventListener('click', async function () {
+        if (!window.confirm('Disconnect "' + c.name + '"? It loses access at once.')) return;
+        b.disabled = true;
+        var res = await api('DELETE', '/api/clients/' + encodeURIComponent(c.id));
+        if (res.ok || res.status === 404) {
+          tr.remove();
+          showCount();
+        } else {
+          b.disabled = false;
+          say(errEl, errorText(res));
+        }
+      });
+      td.appendChild(b);
+      tr.appendChild(td);
+      return tr;
+    }
+
+    (async function () {
+      var res = await api('GET', '/api/clients');
+      if (!res.ok) {
+        say(empty, errorText(res));
+        return;
+      }
+      list.replaceChildren.apply(list, (res.data.clients || []).map(row));
+      showCount();
+    })();
   }
 
   // --- Copy buttons -----------------------------------------------------------------------
