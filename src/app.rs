@@ -99,9 +99,10 @@ fn keys(config: &Config, public_url: &str) -> Result<TokenKeys, StartError> {
 impl Application {
     /// Check the secret, bind the listener, start the supervisor and build the router.
     pub async fn build(config: Config) -> Result<Self, StartError> {
+        // Before anything is written to the data folder: it may be another process's.
+        let mut lock = DataLock::acquire(&config.data_dir, "serve (starting)")?;
         // Checked before binding so a misconfigured Space fails fast with the reason.
         secret(&config)?;
-        let mut lock = DataLock::acquire(&config.data_dir, "serve (starting)")?;
         let addr = format!("{}:{}", config.host, config.port);
         let listener = TcpListener::bind(&addr)
             .await

@@ -37,6 +37,8 @@ pub async fn run(config: Config, user: UserId) -> Result<(), StartError> {
     let writer = tokio::spawn(write_lines(out_rx));
     let caller = Caller::full(user);
     let mut session: Option<String> = None;
+    // Requests still running when stdin closes are answered before the session ends.
+    let mut running = tokio::task::JoinSet::new();
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let max_depth = config.max_json_depth;
     let max_bytes = config.max_body_bytes;
@@ -94,7 +96,7 @@ pub async fn run(config: Config, user: UserId) -> Result<(), StartError> {
             _ => Value::Null,
         };
         let (supervisor, caller, out) = (supervisor.clone(), caller.clone(), out.clone());
-        tokio::spawn(async move {
+        running.spawn(async move {
             let (events, mut events_rx) = mpsc::channel::<Value>(OUT_BUFFER);
             let relay_out = out.clone();
             let relay = tokio::spawn(async move {
@@ -110,13 +112,18 @@ pub async fn run(config: Config, user: UserId) -> Result<(), StartError> {
             match answer {
                 Ok(Some(answer)) => drop(out.send(answer).await),
                 Ok(None) => {}
+                // Notifications get no answer, not even an error (JSON-RPC).
+                Err(_) if id.is_null() => {}
                 Err(e) => {
                     let err = RpcError::new(INTERNAL_ERROR, e.to_string());
                     drop(out.send(err.to_response(&id)).await)
                 }
             }
         });
+        // Forget the ones that finished, so a long session does not keep them all.
+        while running.try_join_next().is_some() {}
     }
+    while running.join_next().await.is_some() {}
     if let Some(sid) = session {
         let _ = supervisor.end_session(&caller, sid).await;
     }
