@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use vault_actors::{Supervisor, UserId};
 
 use crate::accounts::{AccountStore, NewToken};
+use crate::audit::Audit;
 use crate::auth::{self, TokenKeys, MIN_SECRET_BYTES};
 use crate::cli::TokenArgs;
 use crate::config::{Config, Mode};
@@ -63,6 +64,8 @@ pub struct Application {
     local_login: Option<String>,
     /// This process's hold on the data folder, for as long as the server runs.
     lock: DataLock,
+    /// The listener serving only `/metrics` (`METRICS_LISTEN`), when configured.
+    metrics_listener: Option<TcpListener>,
 }
 
 /// The signing secret: `JWT_SECRET_KEY`, or in local mode the generated one in the data folder.
@@ -108,6 +111,17 @@ impl Application {
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
         let addr = listener.local_addr().map_err(StartError::Data)?;
+        let metrics_listener = match config.metrics_listen {
+            Some(at) => Some(
+                TcpListener::bind(at)
+                    .await
+                    .map_err(|source| StartError::Bind {
+                        addr: at.to_string(),
+                        source,
+                    })?,
+            ),
+            None => None,
+        };
         let public_url = public_url(&config, addr.port());
         lock.describe(&format!("vault-mcp serve on {public_url}/mcp"))
             .map_err(StartError::Data)?;
@@ -149,11 +163,26 @@ impl Application {
             allowed_origins: Arc::new(origins),
             max_body_bytes: config.max_body_bytes,
             max_json_depth: config.max_json_depth,
+            max_tokens_per_user: config.max_tokens_per_user,
             login,
             oauth: Arc::new(OAuthServer::new(config.oauth.clone())),
+            limits: Arc::new(http::limits::RateLimits::new(config.rate_limits)),
+            audit: Arc::new(
+                Audit::open(
+                    &config.data_dir,
+                    config.audit_max_bytes as u64,
+                    config.audit_keep,
+                )
+                .map_err(StartError::Data)?,
+            ),
             accounts,
             web: Arc::new(web),
             shutdown: CancellationToken::new(),
+            observe: Arc::new(http::observe::Observe::new(
+                crate::metrics::install(),
+                config.metrics_token.as_deref(),
+                &config.data_dir,
+            )),
         };
         Ok(Application {
             listener,
@@ -162,11 +191,18 @@ impl Application {
             config,
             local_login,
             lock,
+            metrics_listener,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.addr.port()
+    }
+
+    /// The port of the `/metrics`-only listener, when `METRICS_LISTEN` set one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        let listener = self.metrics_listener.as_ref()?;
+        listener.local_addr().ok().map(|a| a.port())
     }
 
     pub fn public_url(&self) -> &str {
@@ -288,6 +324,22 @@ impl Application {
         let supervisor = self.state.supervisor.clone();
         let (keys, accounts) = (self.state.keys.clone(), self.state.accounts.clone());
         tokio::spawn(return_free_memory(token.clone()));
+        let metrics = self.state.observe.handle.clone();
+        tokio::spawn(crate::metrics::upkeep(metrics, token.clone()));
+        if let Some(listener) = self.metrics_listener {
+            let (router, stop) = (
+                http::observe::metrics_only(self.state.clone()),
+                token.clone(),
+            );
+            tokio::spawn(async move {
+                let served = axum::serve(listener, router)
+                    .with_graceful_shutdown(stop.cancelled_owned())
+                    .await;
+                if let Err(e) = served {
+                    tracing::error!(error = %e, "the metrics listener failed");
+                }
+            });
+        }
         let usage = tokio::spawn(record_token_usage(keys, accounts, token.clone()));
         let router = http::router(self.state, layers);
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
@@ -402,6 +454,20 @@ pub fn print_token(config: &Config, args: &TokenArgs) -> Result<(), StartError> 
             expires: minted.expires_at,
         })
         .map_err(|e| StartError::Accounts(e.to_string()))?;
+    let audit = Audit::open(
+        &config.data_dir,
+        config.audit_max_bytes as u64,
+        config.audit_keep,
+    )
+    .map_err(StartError::Data)?;
+    let detail = serde_json::json!({ "token_id": minted.jti, "scope": scope,
+                                     "expires_at": minted.expires_at, "via": "command line" });
+    audit.record(
+        "token_issued",
+        Some(user.as_str()),
+        &Default::default(),
+        detail,
+    );
     println!("{}", minted.token);
     Ok(())
 }

@@ -45,8 +45,91 @@ struct Claims {
 pub enum AuthError {
     #[error("missing bearer token")]
     Missing,
-    #[error("invalid token: {0}")]
-    Invalid(String),
+    #[error("invalid token: {1}")]
+    Invalid(AuthFailure, String),
+}
+
+/// The kind of an authentication failure: a small, stable set for metrics and the audit log
+/// (the message of [`AuthError`] says more, for the client).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuthFailure {
+    /// No bearer token at all.
+    Missing,
+    /// Not a JWT, undecodable, or a required claim absent or of the wrong type.
+    Malformed,
+    /// The signature does not verify, or the token names another algorithm.
+    BadSignature,
+    /// Past its `exp`.
+    Expired,
+    WrongAudience,
+    WrongIssuer,
+    /// The token, or the OAuth grant it belongs to, was revoked.
+    Revoked,
+    /// `sub` is not a valid user id.
+    BadSubject,
+    /// Anything else (a token not yet valid, a key problem).
+    Other,
+}
+
+impl AuthFailure {
+    /// Every kind, in a fixed order (metrics register a series for each).
+    pub const ALL: [AuthFailure; 9] = [
+        AuthFailure::Missing,
+        AuthFailure::Malformed,
+        AuthFailure::BadSignature,
+        AuthFailure::Expired,
+        AuthFailure::WrongAudience,
+        AuthFailure::WrongIssuer,
+        AuthFailure::Revoked,
+        AuthFailure::BadSubject,
+        AuthFailure::Other,
+    ];
+
+    /// The machine name: a metric label value and an audit-log field. Stable.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthFailure::Missing => "missing",
+            AuthFailure::Malformed => "malformed",
+            AuthFailure::BadSignature => "bad_signature",
+            AuthFailure::Expired => "expired",
+            AuthFailure::WrongAudience => "wrong_audience",
+            AuthFailure::WrongIssuer => "wrong_issuer",
+            AuthFailure::Revoked => "revoked",
+            AuthFailure::BadSubject => "bad_subject",
+            AuthFailure::Other => "other",
+        }
+    }
+
+    /// The kind of a `jsonwebtoken` refusal.
+    fn of_jwt(err: &jsonwebtoken::errors::Error) -> Self {
+        use jsonwebtoken::errors::ErrorKind as K;
+        match err.kind() {
+            K::InvalidToken
+            | K::Base64(_)
+            | K::Json(_)
+            | K::Utf8(_)
+            | K::MissingRequiredClaim(_)
+            | K::InvalidClaimFormat(_) => AuthFailure::Malformed,
+            K::InvalidSignature | K::InvalidAlgorithm | K::InvalidAlgorithmName => {
+                AuthFailure::BadSignature
+            }
+            K::ExpiredSignature => AuthFailure::Expired,
+            K::InvalidAudience => AuthFailure::WrongAudience,
+            K::InvalidIssuer => AuthFailure::WrongIssuer,
+            K::InvalidSubject => AuthFailure::BadSubject,
+            _ => AuthFailure::Other,
+        }
+    }
+}
+
+impl AuthError {
+    /// What kind of failure this is.
+    pub fn reason(&self) -> AuthFailure {
+        match self {
+            AuthError::Missing => AuthFailure::Missing,
+            AuthError::Invalid(kind, _) => *kind,
+        }
+    }
 }
 
 /// Verified tokens remembered at most; beyond it the cache starts over.
@@ -262,7 +345,10 @@ impl TokenKeys {
                 .is_revoked(&crate::accounts::oauth::grant_key(g), now)
         });
         if grant_revoked || self.revocations.is_revoked(&verified.jti, now) {
-            return Err(AuthError::Invalid("token revoked".into()));
+            return Err(AuthError::Invalid(
+                AuthFailure::Revoked,
+                "token revoked".into(),
+            ));
         }
         if note {
             let mut usage = self.usage.lock().unwrap_or_else(PoisonError::into_inner);
@@ -287,18 +373,22 @@ impl TokenKeys {
     /// The full check: signature, algorithm, claims, user id.
     fn verify_signed(&self, token: &str) -> Result<Verified, AuthError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|e| AuthError::Invalid(e.to_string()))?;
+            .map_err(|e| AuthError::Invalid(AuthFailure::of_jwt(&e), e.to_string()))?;
         let claims = data.claims;
         if claims.iat > now_secs() + LEEWAY_SECS {
             return Err(AuthError::Invalid(
+                AuthFailure::Other,
                 "token issued in the future (iat)".into(),
             ));
         }
         if claims.jti.is_empty() {
-            return Err(AuthError::Invalid("token has no jti".into()));
+            return Err(AuthError::Invalid(
+                AuthFailure::Malformed,
+                "token has no jti".into(),
+            ));
         }
-        let user =
-            UserId::parse(&claims.sub).map_err(|e| AuthError::Invalid(format!("sub: {e}")))?;
+        let user = UserId::parse(&claims.sub)
+            .map_err(|e| AuthError::Invalid(AuthFailure::BadSubject, format!("sub: {e}")))?;
         let caller = match claims.scope {
             None => Caller::full(user),
             Some(scope) => {
@@ -367,6 +457,7 @@ pub fn local_secret(data_dir: &Path) -> std::io::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
 
     fn keys() -> TokenKeys {
         TokenKeys::new(&[7u8; 32], "http://iss", "http://aud")
@@ -449,6 +540,42 @@ mod tests {
     }
 
     #[test]
+    fn refusals_are_classified_by_reason() {
+        let k = keys();
+        let user = UserId::parse("a").unwrap();
+        let reason = |keys: &TokenKeys, token: &str| keys.verify(token).unwrap_err().reason();
+        let good = k.mint(&user, Duration::from_secs(60), &[]).unwrap();
+        let sign = |claims: serde_json::Value, secret: &[u8]| {
+            jsonwebtoken::encode(
+                &Header::new(Algorithm::HS256),
+                &claims,
+                &EncodingKey::from_secret(secret),
+            )
+            .unwrap()
+        };
+        let claims = |sub: &str, exp: u64| {
+            serde_json::json!({
+                "sub": sub, "iat": now_secs() - 7200, "exp": exp,
+                "iss": "http://iss", "aud": "http://aud", "jti": "j",
+            })
+        };
+        assert_eq!(AuthError::Missing.reason(), AuthFailure::Missing);
+        assert_eq!(reason(&k, "not-a-jwt"), AuthFailure::Malformed);
+        let other_secret = TokenKeys::new(&[8u8; 32], "http://iss", "http://aud");
+        assert_eq!(reason(&other_secret, &good), AuthFailure::BadSignature);
+        let wrong_iss = TokenKeys::new(&[7u8; 32], "http://other", "http://aud");
+        assert_eq!(reason(&wrong_iss, &good), AuthFailure::WrongIssuer);
+        let wrong_aud = TokenKeys::new(&[7u8; 32], "http://iss", "http://other");
+        assert_eq!(reason(&wrong_aud, &good), AuthFailure::WrongAudience);
+        let expired = sign(claims("a", now_secs() - 3600), &[7u8; 32]);
+        assert_eq!(reason(&k, &expired), AuthFailure::Expired);
+        let bad_sub = sign(claims("../x", now_secs() + 60), &[7u8; 32]);
+        assert_eq!(reason(&k, &bad_sub), AuthFailure::BadSubject);
+        let names: HashSet<&str> = AuthFailure::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(names.len(), AuthFailure::ALL.len());
+    }
+
+    #[test]
     fn a_revoked_token_is_refused_even_when_cached() {
         let revocations = Arc::new(Revocations::default());
         let k = keys().with_revocations(revocations.clone());
@@ -459,7 +586,10 @@ mod tests {
         revocations.insert(&minted.jti, now_secs());
         assert_eq!(
             k.verify(&minted.token),
-            Err(AuthError::Invalid("token revoked".into()))
+            Err(AuthError::Invalid(
+                AuthFailure::Revoked,
+                "token revoked".into()
+            ))
         );
     }
 

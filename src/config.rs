@@ -47,11 +47,24 @@ pub struct Config {
     pub max_json_depth: usize,
     pub max_query_chars: usize,
     pub search_memory_bytes: usize,
+    pub max_notes_per_vault: usize,
+    pub max_vault_bytes: usize,
+    pub max_sessions_per_user: usize,
+    /// Enforced by the token API (the front), so not among the actors' settings.
+    pub max_tokens_per_user: usize,
     pub web_session_ttl: Duration,
     pub token_max_ttl: Duration,
     /// Sign-in with an OpenID provider (Hugging Face on a Space), when configured.
     pub oidc: Option<OidcConfig>,
     pub oauth: OAuthConfig,
+    pub rate_limits: crate::http::limits::RateConfig,
+    pub audit_max_bytes: usize,
+    pub audit_keep: usize,
+    /// A second listener serving only `/metrics`, without a token, for scrapers inside.
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// From `METRICS_TOKEN` only (a secret): the bearer `/metrics` on the main port requires;
+    /// without it that route is 404.
+    pub metrics_token: Option<String>,
 }
 
 /// The authorization server's settings.
@@ -111,7 +124,16 @@ struct FileConfig {
     jwt: JwtSection,
     web: WebSection,
     oauth: OAuthSection,
+    rate_limits: RateLimitsSection,
+    audit: AuditSection,
+    metrics: MetricsSection,
     limits: LimitsSection,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetricsSection {
+    listen: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -139,12 +161,32 @@ struct JwtSection {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct AuditSection {
+    max_bytes: usize,
+    keep: usize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RateLimitsSection {
+    per_second: f64,
+    burst: f64,
+    auth_failures_per_minute: f64,
+    sign_ins_per_hour: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct LimitsSection {
     max_note_bytes: usize,
     max_body_bytes: usize,
     max_json_depth: usize,
     max_query_chars: usize,
     search_memory_bytes: usize,
+    max_notes_per_vault: usize,
+    max_vault_bytes: usize,
+    max_sessions_per_user: usize,
+    max_tokens_per_user: usize,
 }
 
 /// Command-line values that override everything else.
@@ -393,9 +435,48 @@ impl Config {
             max_json_depth: num("MAX_JSON_DEPTH", f.limits.max_json_depth)?,
             max_query_chars: num("MAX_QUERY_CHARS", f.limits.max_query_chars)?,
             search_memory_bytes: num("SEARCH_MEMORY_BYTES", f.limits.search_memory_bytes)?,
+            max_notes_per_vault: num("MAX_NOTES_PER_VAULT", f.limits.max_notes_per_vault)?,
+            max_vault_bytes: num("MAX_VAULT_BYTES", f.limits.max_vault_bytes)?,
+            max_sessions_per_user: num("MAX_SESSIONS_PER_USER", f.limits.max_sessions_per_user)?,
+            max_tokens_per_user: num("MAX_TOKENS_PER_USER", f.limits.max_tokens_per_user)?,
             web_session_ttl: dur("WEB_SESSION_TTL", &f.web.session_ttl)?,
             token_max_ttl: dur("TOKEN_MAX_TTL", &f.web.token_max_ttl)?,
             oidc: oidc(&get)?,
+            metrics_listen: match get("METRICS_LISTEN").unwrap_or(f.metrics.listen) {
+                v if v.trim().is_empty() => None,
+                v => Some(v.trim().parse().map_err(|_| {
+                    invalid(
+                        "METRICS_LISTEN",
+                        &v,
+                        "expected an address like 127.0.0.1:9464",
+                    )
+                })?),
+            },
+            metrics_token: env("METRICS_TOKEN").filter(|v| !v.trim().is_empty()),
+            audit_max_bytes: num("AUDIT_MAX_BYTES", f.audit.max_bytes)?,
+            audit_keep: num("AUDIT_KEEP", f.audit.keep)?,
+            rate_limits: {
+                let rate = |key: &str, file_value: f64| -> Result<f64, ConfigError> {
+                    let v = match get(key) {
+                        Some(v) => number(key, &v, "a number")?,
+                        None => file_value,
+                    };
+                    if !(v > 0.0 && v.is_finite()) {
+                        return Err(invalid(key, &v.to_string(), "must be above zero"));
+                    }
+                    Ok(v)
+                };
+                let r = &f.rate_limits;
+                crate::http::limits::RateConfig {
+                    user_per_second: rate("RATE_LIMIT_PER_SECOND", r.per_second)?,
+                    user_burst: rate("RATE_LIMIT_BURST", r.burst)?,
+                    auth_failures_per_minute: rate(
+                        "AUTH_FAILURES_PER_MINUTE",
+                        r.auth_failures_per_minute,
+                    )?,
+                    sign_ins_per_hour: rate("SIGN_INS_PER_HOUR", r.sign_ins_per_hour)?,
+                }
+            },
             oauth: OAuthConfig {
                 access_token_ttl: dur("OAUTH_ACCESS_TOKEN_TTL", &f.oauth.access_token_ttl)?,
                 refresh_token_ttl: dur("OAUTH_REFRESH_TOKEN_TTL", &f.oauth.refresh_token_ttl)?,
@@ -426,6 +507,11 @@ impl Config {
         s.max_note_bytes = self.max_note_bytes;
         s.max_query_chars = self.max_query_chars;
         s.search_memory_bytes = self.search_memory_bytes;
+        s.quotas = vault_actors::settings::Quotas {
+            notes_per_vault: self.max_notes_per_vault as u64,
+            vault_bytes: self.max_vault_bytes as u64,
+            sessions_per_user: self.max_sessions_per_user as u64,
+        };
         s.max_live_actors = self.max_live_actors;
         s.mcp.confirm_deletes = self.confirm_deletes;
         s.mcp.client_timeout = self.client_request_timeout;
@@ -524,6 +610,55 @@ mod tests {
             let err = load(&[(key, value)]).unwrap_err().to_string();
             assert!(err.contains(key), "{err}");
         }
+    }
+
+    #[test]
+    fn quotas_default_to_the_design_and_follow_their_variables() {
+        let c = load(&[]).unwrap();
+        let q = c.actor_settings().quotas;
+        assert_eq!(
+            (q.notes_per_vault, q.vault_bytes, q.sessions_per_user),
+            (5_000, 1 << 30, 32)
+        );
+        assert_eq!(c.max_tokens_per_user, 50);
+        let c = load(&[
+            ("MAX_NOTES_PER_VAULT", "3"),
+            ("MAX_VAULT_BYTES", "4096"),
+            ("MAX_SESSIONS_PER_USER", "2"),
+            ("MAX_TOKENS_PER_USER", "1"),
+        ])
+        .unwrap();
+        let q = c.actor_settings().quotas;
+        assert_eq!(
+            (q.notes_per_vault, q.vault_bytes, q.sessions_per_user),
+            (3, 4096, 2)
+        );
+        assert_eq!(c.max_tokens_per_user, 1);
+        for key in [
+            "MAX_NOTES_PER_VAULT",
+            "MAX_SESSIONS_PER_USER",
+            "MAX_TOKENS_PER_USER",
+        ] {
+            let err = load(&[(key, "0")]).unwrap_err().to_string();
+            assert!(err.contains(key), "{err}");
+        }
+    }
+
+    #[test]
+    fn metrics_are_off_the_main_port_unless_a_token_or_listener_is_set() {
+        let c = load(&[]).unwrap();
+        assert_eq!((c.metrics_listen, c.metrics_token), (None, None));
+        let c = load(&[
+            ("METRICS_LISTEN", "127.0.0.1:9464"),
+            ("METRICS_TOKEN", "scrape-me"),
+        ])
+        .unwrap();
+        assert_eq!(c.metrics_listen, Some("127.0.0.1:9464".parse().unwrap()));
+        assert_eq!(c.metrics_token.as_deref(), Some("scrape-me"));
+        let err = load(&[("METRICS_LISTEN", "everywhere")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("METRICS_LISTEN"), "{err}");
     }
 
     #[test]

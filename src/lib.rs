@@ -5,12 +5,15 @@
 
 pub mod accounts;
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod client_metadata;
 pub mod config;
+pub mod health;
 pub mod http;
 pub mod lock;
+pub mod metrics;
 pub mod signin;
 pub mod stdio;
 pub mod telemetry;

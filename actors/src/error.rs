@@ -5,6 +5,8 @@
 
 use serde_json::{json, Value};
 
+use crate::settings::Quotas;
+
 /// Why a vault operation failed. Every variant has a stable [`VaultError::code`].
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {
@@ -42,6 +44,15 @@ pub enum VaultError {
     ClientRequest(String),
     #[error("{0}")]
     InvalidUri(String),
+    /// A quota (see `settings::Quotas`) would be exceeded; nothing was changed.
+    #[error("quota exceeded: {limit} is {max} and {}", quota_usage(.limit, .max, .current))]
+    QuotaExceeded {
+        /// Which limit, e.g. `notes_per_vault`.
+        limit: &'static str,
+        max: u64,
+        /// What is in use now, before the refused change.
+        current: u64,
+    },
     #[error("storage I/O failed: {0}")]
     Io(#[from] std::io::Error),
     #[error("index failed: {0}")]
@@ -64,6 +75,7 @@ impl VaultError {
             VaultError::Declined(_) => "declined",
             VaultError::ClientRequest(_) => "client_request_failed",
             VaultError::InvalidUri(_) => "invalid_uri",
+            VaultError::QuotaExceeded { .. } => "quota_exceeded",
             VaultError::Io(_) => "io_error",
             VaultError::Index(_) => "index_error",
         }
@@ -89,6 +101,15 @@ impl VaultError {
                 out["limit"] = json!(limit);
                 out["actual"] = json!(actual);
             }
+            VaultError::QuotaExceeded {
+                limit,
+                max,
+                current,
+            } => {
+                out["limit"] = json!(limit);
+                out["max"] = json!(max);
+                out["current"] = json!(current);
+            }
             _ => {}
         }
         out
@@ -99,5 +120,24 @@ impl VaultError {
             path: path.to_string(),
             reason: reason.into(),
         }
+    }
+}
+
+/// What a `quota_exceeded` message says is in use, and how to make room.
+fn quota_usage(limit: &str, max: &u64, current: &u64) -> String {
+    match limit {
+        Quotas::NOTES_PER_VAULT => {
+            format!("the vault has {current} notes; delete notes to make room")
+        }
+        Quotas::VAULT_BYTES => format!(
+            "the vault holds {current} bytes ({} left), not enough for this write; delete or \
+             shorten notes to make room",
+            max.saturating_sub(*current)
+        ),
+        Quotas::SESSIONS_PER_USER => {
+            format!("{current} sessions are open; end one (DELETE /mcp) or wait until one expires")
+        }
+        Quotas::TOKENS_PER_USER => format!("{current} tokens are active; revoke one to make room"),
+        _ => format!("{current} are in use"),
     }
 }

@@ -55,6 +55,16 @@ impl Hub {
         rx
     }
 
+    /// Streams open now: registered and their client still reading (a stream whose client
+    /// left is only forgotten at the next publish or close).
+    pub fn open_streams(&self) -> usize {
+        self.lock()
+            .streams
+            .values()
+            .filter(|tx| !tx.is_closed())
+            .count()
+    }
+
     /// Forget everything about `session_id` (its stream ends).
     pub fn close(&self, session_id: &str) {
         let mut s = self.lock();

@@ -1,12 +1,17 @@
 //! MCP sessions of one user: created by `initialize`, looked up on every request, expired after
 //! `session_ttl` of inactivity, ended by `DELETE`. Kept in memory by the user actor and written
-//! through to the user's SQLite file, so they outlive the actor and the process.
+//! through to the user's SQLite file, so they outlive the actor and the process. The actor loads
+//! them all when it opens the file, so the sessions in memory are all the user has: counting
+//! them for the `sessions_per_user` quota asks SQLite nothing.
 
 use std::collections::HashMap;
 
 use serde_json::Value;
 
+use crate::error::VaultError;
 use crate::index::{Index, StoredSession};
+use crate::settings::Quotas;
+use crate::vault::usage::QuotaUse;
 
 /// MCP log levels (RFC 5424 severities), least severe first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -98,17 +103,45 @@ impl Session {
 pub struct Sessions {
     live: HashMap<String, Session>,
     ttl_ms: i64,
+    /// Most live sessions at once (the `sessions_per_user` quota).
+    max_live: u64,
 }
 
 impl Sessions {
-    pub fn new(ttl: std::time::Duration) -> Self {
+    pub fn new(ttl: std::time::Duration, max_live: u64) -> Self {
         Sessions {
             live: HashMap::new(),
             ttl_ms: ttl.as_millis() as i64,
+            max_live,
         }
     }
 
-    /// Start a session; its id carries 192 bits from the OS RNG.
+    /// Take in every stored session, once when the user's file is opened; those expired are
+    /// deleted instead.
+    pub fn load(&mut self, index: &Index, now_ms: i64) -> Result<(), VaultError> {
+        index.delete_sessions_seen_before(now_ms - self.ttl_ms)?;
+        for stored in index.load_sessions()? {
+            self.live
+                .insert(stored.id.clone(), Session::from_stored(stored));
+        }
+        Ok(())
+    }
+
+    /// The live sessions (not expired at `now_ms`) against the quota.
+    pub fn usage(&self, now_ms: i64) -> QuotaUse {
+        let cutoff = now_ms - self.ttl_ms;
+        QuotaUse {
+            max: self.max_live,
+            used: self
+                .live
+                .values()
+                .filter(|s| s.last_seen_ms >= cutoff)
+                .count() as u64,
+        }
+    }
+
+    /// Start a session; its id carries 192 bits from the OS RNG. Refused with
+    /// `quota_exceeded` when the user already has the most live sessions allowed.
     pub fn create(
         &mut self,
         index: &Index,
@@ -117,6 +150,16 @@ impl Sessions {
         capabilities: Value,
         now_ms: i64,
     ) -> Result<String, crate::VaultError> {
+        // Expired sessions go first, so that memory holds at most the quota's worth.
+        self.evict_expired(index, now_ms)?;
+        let usage = self.usage(now_ms);
+        if usage.used >= usage.max {
+            return Err(VaultError::QuotaExceeded {
+                limit: Quotas::SESSIONS_PER_USER,
+                max: usage.max,
+                current: usage.used,
+            });
+        }
         let mut bytes = [0u8; 24];
         getrandom::fill(&mut bytes)
             .map_err(|e| crate::VaultError::Io(std::io::Error::other(e.to_string())))?;
@@ -229,12 +272,12 @@ mod tests {
     #[test]
     fn session_survives_a_new_in_memory_table() {
         let index = Index::open_in_memory().unwrap();
-        let mut a = Sessions::new(Duration::from_secs(60));
+        let mut a = Sessions::new(Duration::from_secs(60), 8);
         let id = a
             .create(&index, "2025-06-18", json!({"name":"t"}), json!({}), 1_000)
             .unwrap();
         assert_eq!(id.len(), 48);
-        let mut b = Sessions::new(Duration::from_secs(60));
+        let mut b = Sessions::new(Duration::from_secs(60), 8);
         let s = b.get(&index, &id, 2_000).unwrap().unwrap();
         assert_eq!(s.protocol_version, "2025-06-18");
     }
@@ -242,7 +285,7 @@ mod tests {
     #[test]
     fn expired_session_is_gone_from_memory_and_disk() {
         let index = Index::open_in_memory().unwrap();
-        let mut s = Sessions::new(Duration::from_secs(1));
+        let mut s = Sessions::new(Duration::from_secs(1), 8);
         let id = s
             .create(&index, "2025-11-25", json!({}), json!({}), 0)
             .unwrap();
@@ -251,9 +294,65 @@ mod tests {
     }
 
     #[test]
+    fn a_session_beyond_the_quota_is_refused_until_one_ends_or_expires() {
+        let index = Index::open_in_memory().unwrap();
+        let mut s = Sessions::new(Duration::from_secs(60), 2);
+        let first = s
+            .create(&index, "2025-11-25", json!({}), json!({}), 0)
+            .unwrap();
+        s.create(&index, "2025-11-25", json!({}), json!({}), 30_000)
+            .unwrap();
+        let refused = s
+            .create(&index, "2025-11-25", json!({}), json!({}), 30_000)
+            .unwrap_err();
+        assert_eq!(refused.code(), "quota_exceeded");
+        assert_eq!(refused.details()["limit"], "sessions_per_user");
+        assert_eq!(
+            (
+                refused.details()["max"].clone(),
+                refused.details()["current"].clone()
+            ),
+            (json!(2), json!(2))
+        );
+        // The first expires (idle past the TTL): room for one more.
+        assert_eq!(s.usage(61_000), QuotaUse { max: 2, used: 1 });
+        s.create(&index, "2025-11-25", json!({}), json!({}), 61_000)
+            .unwrap();
+        assert!(s.get(&index, &first, 61_000).unwrap().is_none());
+        // Ending one makes room too.
+        let ids: Vec<String> = s.live.keys().cloned().collect();
+        assert!(s.end(&index, &ids[0]).unwrap());
+        s.create(&index, "2025-11-25", json!({}), json!({}), 61_000)
+            .unwrap();
+    }
+
+    #[test]
+    fn loaded_sessions_count_against_the_quota_and_expired_ones_are_dropped() {
+        let index = Index::open_in_memory().unwrap();
+        let mut before = Sessions::new(Duration::from_secs(60), 2);
+        let old = before
+            .create(&index, "2025-11-25", json!({}), json!({}), 0)
+            .unwrap();
+        before
+            .create(&index, "2025-11-25", json!({}), json!({}), 50_000)
+            .unwrap();
+        // A new actor opens the file at 70 s: the first session has expired, the second not.
+        let mut after = Sessions::new(Duration::from_secs(60), 2);
+        after.load(&index, 70_000).unwrap();
+        assert_eq!(after.usage(70_000).used, 1);
+        assert!(index.load_session(&old).unwrap().is_none());
+        after
+            .create(&index, "2025-11-25", json!({}), json!({}), 70_000)
+            .unwrap();
+        assert!(after
+            .create(&index, "2025-11-25", json!({}), json!({}), 70_000)
+            .is_err());
+    }
+
+    #[test]
     fn ended_session_is_unknown() {
         let index = Index::open_in_memory().unwrap();
-        let mut s = Sessions::new(Duration::from_secs(60));
+        let mut s = Sessions::new(Duration::from_secs(60), 8);
         let id = s
             .create(&index, "2025-11-25", json!({}), json!({}), 0)
             .unwrap();

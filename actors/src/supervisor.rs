@@ -37,7 +37,8 @@ pub enum SupervisorMsg {
     },
     /// `user`'s actor `actor` has been idle long enough: stop routing to it and let it finish.
     Retire { user: UserId, actor: ActorId },
-    /// How many user actors are running now, and how many have crashed since start.
+    /// How many user actors are running now, how many have crashed since start, and how many
+    /// streams are open.
     Stats(ractor::RpcReplyPort<SupervisorStats>),
 }
 
@@ -46,6 +47,8 @@ pub enum SupervisorMsg {
 pub struct SupervisorStats {
     pub live_actors: usize,
     pub crashes: u64,
+    /// Open server-to-client streams (`GET /mcp`) over all users' hubs.
+    pub open_streams: usize,
 }
 
 /// Per-user bookkeeping that outlives the user's actors.
@@ -282,9 +285,11 @@ impl Actor for SupervisorActor {
                 }
             }
             SupervisorMsg::Stats(reply) => {
+                let open_streams = state.slots.values().map(|s| s.hub.open_streams()).sum();
                 let _ = reply.send(SupervisorStats {
                     live_actors: state.live,
                     crashes: state.crashes,
+                    open_streams,
                 });
             }
         }
@@ -479,11 +484,16 @@ impl Supervisor {
         .await
     }
 
-    /// Running actors and crashes so far.
+    /// Running actors, crashes so far and open streams (zeros when the supervisor is gone).
     pub async fn stats(&self) -> SupervisorStats {
+        self.try_stats().await.unwrap_or_default()
+    }
+
+    /// [`Supervisor::stats`], or `None` when the supervisor does not answer (readiness).
+    pub async fn try_stats(&self) -> Option<SupervisorStats> {
         match self.actor.call(SupervisorMsg::Stats, None).await {
-            Ok(CallResult::Success(s)) => s,
-            _ => SupervisorStats::default(),
+            Ok(CallResult::Success(s)) => Some(s),
+            _ => None,
         }
     }
 

@@ -18,7 +18,7 @@ use crate::error::VaultError;
 use crate::hub::Hub;
 use crate::mcp::context::McpOptions;
 use crate::mcp::dispatch::{self, Env};
-use crate::mcp::jsonrpc::{result_response, Message, RpcError};
+use crate::mcp::jsonrpc::{result_response, Message, RpcError, QUOTA_EXCEEDED};
 use crate::mcp::protocol;
 use crate::mcp::resources::note_uri;
 use crate::session::Sessions;
@@ -176,9 +176,15 @@ impl UserCore {
             ms = started.elapsed().as_millis() as u64,
             "vault opened"
         );
+        // Vault sizes for operators (no user label: the distribution only).
+        let notes = (report.indexed + report.unchanged) as f64;
+        metrics::histogram!("vault_mcp_vault_notes").record(notes);
+        metrics::histogram!("vault_mcp_vault_bytes").record(report.bytes as f64);
+        let mut sessions = Sessions::new(settings.session_ttl, settings.quotas.sessions_per_user);
+        sessions.load(vault.index(), now_ms())?;
         Ok(UserCore {
             vault,
-            sessions: Sessions::new(settings.session_ttl),
+            sessions,
             hub,
             options: settings.mcp.clone(),
             flush_soon,
@@ -221,13 +227,26 @@ impl UserCore {
             });
         };
         let version = protocol::negotiate(requested);
-        let session_id = self.sessions.create(
+        let created = self.sessions.create(
             self.vault.index(),
             version,
             params.get("clientInfo").cloned().unwrap_or(Value::Null),
             params.get("capabilities").cloned().unwrap_or(Value::Null),
             now_ms(),
-        )?;
+        );
+        let session_id = match created {
+            Ok(session_id) => session_id,
+            // An answer, not a session: the client learns which limit and how far it is used.
+            Err(e @ VaultError::QuotaExceeded { limit, .. }) => {
+                metrics::counter!("vault_mcp_quota_hits_total", "limit" => limit).increment(1);
+                let err = RpcError::new(QUOTA_EXCEEDED, e.to_string()).with_data(e.details());
+                return Ok(Initialized {
+                    session_id: None,
+                    response: err.to_response(&id),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
         Ok(Initialized {
             session_id: Some(session_id),
             response: result_response(&id, protocol::initialize_result(version)),
@@ -249,8 +268,11 @@ impl UserCore {
             options,
             ..
         } = self;
+        let now = now_ms();
+        // Counted before the lookup borrows the session: a few comparisons, no query.
+        let session_usage = sessions.usage(now);
         let session = sessions
-            .get(vault.index(), session_id, now_ms())?
+            .get(vault.index(), session_id, now)?
             .ok_or(ActorError::UnknownSession)?;
         if batch && session.protocol_version != protocol::BATCH_VERSION {
             return Err(ActorError::BatchNotSupported);
@@ -262,6 +284,7 @@ impl UserCore {
             caller,
             options,
             events,
+            sessions: session_usage,
         };
         let mut responses = Vec::new();
         for message in messages {
@@ -298,6 +321,7 @@ impl UserCore {
             &self.hub,
             caller,
             &self.options,
+            self.sessions.usage(now_ms()),
             tool,
             args,
         );

@@ -54,6 +54,8 @@ struct Claims<'a> {
     exp: u64,
     iss: &'a str,
     aud: &'a str,
+    /// The server refuses tokens without an id (it is what revocation names).
+    jti: String,
 }
 
 /// An HS256 token for `user`, valid for an hour, with issuer and audience `public_url`.
@@ -71,6 +73,7 @@ pub fn mint_token(
         exp: now + 3600,
         iss: public_url,
         aud: public_url,
+        jti: format!("bench-{user}-{now}"),
     };
     jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
@@ -428,6 +431,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(data.claims["sub"], "u1");
+        assert!(data.claims["jti"].as_str().is_some_and(|j| !j.is_empty()));
         assert_eq!(user_id(0), "bench-user-0001");
     }
 }

@@ -156,6 +156,16 @@ impl Corpus {
         folders
     }
 
+    /// Moves the first `count` notes directly into `folder` (keeping their file names), as an
+    /// inbox where notes pile up before they are filed: the generator alone never puts more
+    /// than a few hundred notes in one folder. Links name notes by stem, so they still resolve.
+    pub fn gather_into(&mut self, folder: &str, count: usize) {
+        for note in self.notes.iter_mut().take(count) {
+            let name = note.path.rsplit('/').next().unwrap_or(&note.path);
+            note.path = format!("{folder}/{name}");
+        }
+    }
+
     /// Writes every note under `dir` as a file, creating folders as needed.
     pub fn write_to(&self, dir: &Path) -> io::Result<()> {
         for note in &self.notes {
@@ -580,6 +590,24 @@ mod tests {
         assert!(queries.iter().any(|q| q.ends_with('*') && q.len() == 4));
         assert!(queries.iter().any(|q| q.contains(' ')));
         assert!(queries.iter().filter(|q| words.contains(q)).count() > 100);
+    }
+
+    #[test]
+    fn gathering_moves_the_first_notes_into_one_folder() {
+        let mut corpus = generate(50, 6);
+        let before = corpus.notes.clone();
+        corpus.gather_into("inbox", 30);
+        let paths: HashSet<&str> = corpus.notes.iter().map(|n| n.path.as_str()).collect();
+        assert_eq!(paths.len(), 50, "paths stay unique");
+        for (i, (now, was)) in corpus.notes.iter().zip(&before).enumerate() {
+            if i < 30 {
+                assert_eq!(now.path, format!("inbox/note-{i:05}.md"));
+            } else {
+                assert_eq!(now.path, was.path);
+            }
+            assert_eq!(now.raw, was.raw);
+        }
+        assert!(corpus.top_folders().contains(&"inbox".to_string()));
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! `vault-bench`: throughput, latency and scale benchmark for vault-mcp over real MCP HTTP.
 //!
-//! This file holds the command line and the orchestration of the `run` mode; the parts live in
-//! `corpus` (notes), `client` (MCP session), `workload` (driver), `ceiling` (bare endpoint),
-//! `server` (child process), `scale` and `report` (tables).
+//! This file holds the command line and the orchestration of the `run` and `web` modes; the
+//! parts live in `corpus` (notes), `client` (MCP session), `workload` (driver), `ceiling` (bare
+//! endpoint), `server` (child process), `scale`, `web` (pages) and `report` (tables).
 
 mod ceiling;
 mod client;
@@ -10,6 +10,7 @@ mod corpus;
 mod report;
 mod scale;
 mod server;
+mod web;
 mod workload;
 
 use std::error::Error;
@@ -23,8 +24,8 @@ use clap::{Args, FromArgMatches, Parser, Subcommand, ValueEnum};
 use crate::ceiling::Ceiling;
 use crate::client::{mint_token, user_id};
 use crate::corpus::Corpus;
-use crate::report::Row;
-use crate::server::{ServerConfig, ServerProcess};
+use crate::report::{PageRow, Row};
+use crate::server::{ServerConfig, ServerMode, ServerProcess};
 use crate::workload::{Plan, Spec, Tally, Target, Workload};
 
 type Fallible<T> = Result<T, Box<dyn Error>>;
@@ -53,28 +54,50 @@ MODES
            users (--actors) each holding one live session (initialize only; at most --live-cap
            actors are alive at once, the server retiring the least recently used), and again
            after the actors idled out; RSS per live actor = delta / live actors.
-  all      run, then scale (the default when no mode is given).
+  web      The web app's pages as a signed-in person gets them. Starts the server in local
+           mode (its one user, `local`, gets the corpus; see CORPUS for the inbox/ folder),
+           signs in through the one-time login link of its banner, GETs /browse once (the
+           actor opens and reconciles the index: timed, not measured), then for each page and
+           each concurrency C drives C closed-loop clients, all on that one web session (one
+           person, many tabs), for a warm-up plus --seconds. Pages (--pages):
+             root    /browse: the top folders with their note counts
+             folder  /browse/<F>, first page, F the folder with the most notes directly in it
+                     (inbox/ in the generated corpus, so the page lists a full 200 notes)
+             top     /browse/<T>, first page, T the top folder with the most notes under it,
+                     other than folder's (an area-N/ of the generated corpus: its subfolders
+                     with their counts plus its own ~150 notes)
+             note    /note/<path> of a random note per request (rendered note, links and
+                     backlinks)
+           Every answer must be a 200 with text/html; a redirect (e.g. back to sign-in) is an
+           error, not followed. 'notes listed' counts the notes a listing page links to, from
+           one GET before the measurement; 'page size' is the mean HTML size.
+  all      run, then scale, then web with web's defaults (the default when no mode is given).
   ceiling  Serve only the ceiling endpoint on loopback and print its URL; then
            `vault-bench run --url <URL> --secret x` self-tests the whole client against it.
 
 SERVER
-  Unless --url is given, the bench starts `vault-mcp serve` itself (MODE=space, PORT=0,
-  a random 48-char JWT_SECRET_KEY, vaults and index in a fresh temp folder that is removed
-  afterwards, RUST_LOG=warn) and stops it with SIGTERM. --server-bin defaults to
-  target/release/vault-mcp under the cwd, else vault-mcp next to this executable.
+  Unless --url is given, the bench starts `vault-mcp serve` itself (MODE=space, or MODE=local
+  for web; PORT=0, a random 48-char JWT_SECRET_KEY, RUST_LOG=warn, DATA_DIR with the vaults
+  and index a fresh temp folder that is removed afterwards) and stops it with SIGTERM.
+  --server-bin defaults to target/release/vault-mcp under the cwd, else vault-mcp next to this
+  executable.
 
 CORPUS
   Generated (seeded, deterministic): frontmatter with title and 1-4 tags, 2-4 KB markdown
   bodies with Zipf-distributed words, headings and [[wikilinks]], in folders such as
   area-3/topic-12/note-00042.md. Or any folder of markdown with --corpus DIR. Every user gets
   the same corpus. Loading (--load auto): when the bench starts the server, files are written
-  into each user's vault folder before it starts, and one list_notes per user then makes
-  every actor reconcile its index before anything is measured; with --url, notes are written
-  through write_note over MCP. Then `sync` writes back what loading left in the page cache, so
-  that writeback does not weigh on the measured workloads. Search queries are frequent words
+  into each user's vault folder before it starts, and one list_notes per user (tried again
+  while it times out) then makes every actor reconcile its index before anything is
+  measured; with --url, notes are written through write_note over MCP. Then `sync` writes
+  back what loading left in the page cache, so that writeback does not weigh on the measured
+  workloads. Search queries are frequent words
   of the corpus (its ~30 stopword-like top words skipped): 70% one word, 20% two words, 10% a
   prefix (abc*).
-  Writes overwrite random notes with another note's body plus a unique line.
+  Writes overwrite random notes with another note's body plus a unique line. For web, the first
+  --inbox notes of the generated corpus (default 1,000 of 10,000) are moved directly into
+  inbox/, where unfiled notes pile up: the generator alone never fills a 200-note folder page
+  (1 note in 64 lands directly in each area-N/, about 156 of 10,000; ~70 in each topic).
 
 OUTPUT
   Tables on stdout, progress and an error breakdown on stderr. req/s and percentiles count
@@ -96,6 +119,9 @@ EXAMPLES
   vault-bench run -w read,mix --corpus ~/vault # your own notes
   vault-bench run -w ping,read -r 3            # the request path alone, then with a note read
   vault-bench scale --index-notes 5000 -k 2000
+  vault-bench web                              # folder and note pages of a 10,000-note vault
+  vault-bench web -p folder -c 1,4,16 -s 20    # the 200-note folder page at three levels
+  vault-bench web --corpus ~/vault --server-bin ./vault-mcp
   vault-bench ceiling --port 9999 & vault-bench run --url http://127.0.0.1:9999 --secret x";
 
 #[derive(Parser)]
@@ -118,7 +144,9 @@ enum Command {
     Run(RunArgs),
     /// Indexing time, actor cold start, and RSS per live actor
     Scale(ScaleArgs),
-    /// `run`, then `scale` (the default)
+    /// Folder and note pages of the web app, signed in through local mode's login link
+    Web(WebArgs),
+    /// `run`, then `scale`, then `web` with its defaults (the default)
     All {
         #[command(flatten)]
         run: RunArgs,
@@ -132,7 +160,8 @@ enum Command {
 #[derive(Args, Clone)]
 struct Global {
     /// Tiny sizes for a quick check: 200 notes, 4 sessions over 2 users, 1 s per workload,
-    /// 50 actors, 2 s idle timeout. Overrides the size options; exits non-zero on any error
+    /// 50 actors, 2 s idle timeout; for web 300 notes (250 in inbox/), 2 clients, 0.5 s per
+    /// page. Overrides the size options; exits non-zero on any error
     #[arg(long, global = true)]
     smoke: bool,
     /// vault-mcp binary [default: target/release/vault-mcp, else next to vault-bench]
@@ -234,6 +263,49 @@ struct ScaleArgs {
     live_cap: usize,
 }
 
+/// A page of the web app that `web` measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum PageKind {
+    /// /browse: the top of the vault
+    Root,
+    /// /browse/<the folder with the most notes directly in it>, first page
+    Folder,
+    /// /browse/<the top folder with the most notes under it, other than folder's>, first page
+    Top,
+    /// /note/<a random note>
+    Note,
+}
+
+#[derive(Args, Clone)]
+struct WebArgs {
+    /// Pages to measure, comma-separated
+    #[arg(
+        short,
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "root,folder,top,note"
+    )]
+    pages: Vec<PageKind>,
+    /// Concurrent clients on the one web session; a comma-separated list measures every page
+    /// at each level
+    #[arg(short = 'c', long, value_delimiter = ',', default_value = "1,16")]
+    concurrency: Vec<usize>,
+    /// Notes to generate (ignored with --corpus)
+    #[arg(short, long, default_value_t = 10_000)]
+    notes: usize,
+    /// Of the generated notes, this many go directly into inbox/ (0 for none; ignored with
+    /// --corpus)
+    #[arg(long, default_value_t = 1000)]
+    inbox: usize,
+    /// Measured seconds per page and concurrency
+    #[arg(short, long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Warm-up seconds before each measured window
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+}
+
 #[derive(Args, Clone)]
 struct CeilingArgs {
     /// Loopback port (0 = any free port)
@@ -275,6 +347,16 @@ impl RunArgs {
     }
 }
 
+impl WebArgs {
+    fn smoke(&mut self) {
+        self.notes = 300;
+        self.inbox = 250;
+        self.concurrency = vec![2];
+        self.seconds = 0.5;
+        self.warmup = 0.2;
+    }
+}
+
 impl ScaleArgs {
     fn smoke(&mut self) {
         self.index_notes = 200;
@@ -303,6 +385,7 @@ fn build_corpus(global: &Global, generate_n: usize) -> Fallible<Corpus> {
 fn server_config(global: &Global, root: PathBuf) -> Fallible<ServerConfig> {
     Ok(ServerConfig {
         bin: server::find_binary(global.server_bin.as_deref())?,
+        mode: ServerMode::Space,
         root,
         secret: server::random_secret()?,
         public_url: global.public_url.clone(),
@@ -569,6 +652,188 @@ async fn scale_mode(global: &Global, args: &ScaleArgs, http: &reqwest::Client) -
     Ok(report.errors.total())
 }
 
+/// One row kind of the `web` table.
+struct WebPage {
+    /// The page as a URL path, `/note/<random>` for the note page.
+    label: String,
+    urls: web::Pages,
+    /// A folder listing, whose listed notes are counted.
+    listing: bool,
+}
+
+/// The pages `kinds` name, in the corpus as the server holds it.
+fn web_pages(kinds: &[PageKind], corpus: &Corpus) -> Vec<WebPage> {
+    let paths = || corpus.notes.iter().map(|n| n.path.as_str());
+    let listing = |url: String| WebPage {
+        label: url.clone(),
+        urls: web::Pages::Fixed(url),
+        listing: true,
+    };
+    let folder_url = |folder: &str| format!("/browse/{}", web::url_path(folder));
+    let fullest = web::fullest_folder(paths());
+    let mut pages = Vec::new();
+    for kind in kinds {
+        match kind {
+            PageKind::Root => pages.push(listing("/browse".into())),
+            PageKind::Folder => match &fullest {
+                Some((folder, n)) => {
+                    eprintln!("[bench] folder page: {folder}/ holds {n} notes directly");
+                    pages.push(listing(folder_url(folder)));
+                }
+                None => eprintln!("[bench] folder page skipped: every note is at the top"),
+            },
+            PageKind::Top => {
+                // Another page than the folder page: the largest of the other top folders.
+                let taken = fullest
+                    .as_ref()
+                    .filter(|_| kinds.contains(&PageKind::Folder))
+                    .map(|(f, _)| format!("{f}/"));
+                let others = paths().filter(|p| taken.as_ref().is_none_or(|f| !p.starts_with(f)));
+                match web::largest_top_folder(others) {
+                    Some((top, n)) => {
+                        eprintln!("[bench] top page: {top}/ holds {n} notes in all");
+                        pages.push(listing(folder_url(&top)));
+                    }
+                    None => eprintln!("[bench] top page skipped: no other top folder"),
+                }
+            }
+            PageKind::Note => {
+                let urls = paths().map(|p| format!("/note/{}", web::url_path(p)));
+                pages.push(WebPage {
+                    label: "/note/<random>".into(),
+                    urls: web::Pages::AnyOf(Arc::new(urls.collect())),
+                    listing: false,
+                });
+            }
+        }
+    }
+    pages
+}
+
+/// The `web` mode; returns the number of failed requests.
+async fn web_mode(global: &Global, args: &WebArgs) -> Fallible<u64> {
+    if args.concurrency.is_empty() || args.concurrency.contains(&0) || args.seconds <= 0.0 {
+        return Err("--concurrency and --seconds must be positive".into());
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("vault-bench-web-")
+        .tempdir()?;
+    let cfg = ServerConfig {
+        mode: ServerMode::Local,
+        ..server_config(global, dir.path().to_path_buf())?
+    };
+    let mut corpus = build_corpus(global, args.notes)?;
+    if global.corpus.is_none() && args.inbox > 0 {
+        let moved = args.inbox.min(corpus.notes.len());
+        corpus.gather_into("inbox", moved);
+        eprintln!("[bench] moved {moved} of the notes into inbox/");
+    }
+    let t = Instant::now();
+    corpus.write_to(&cfg.vault_dir("local"))?;
+    eprintln!(
+        "[bench] wrote the corpus into the vault of `local` ({:.2} s)",
+        t.elapsed().as_secs_f64()
+    );
+    let server = ServerProcess::start(&cfg).await?;
+    eprintln!("[bench] server pid {} at {}", server.pid, server.url);
+    let link = server
+        .login_link
+        .clone()
+        .ok_or("the server's banner has no login link")?;
+    let http = web::page_client()?;
+    let cookie = web::sign_in(&http, &link, &server.url)
+        .await
+        .map_err(|e| format!("cannot sign in through {link}: {e}"))?;
+    let browser = web::Browser {
+        http,
+        base: server.url.clone(),
+        cookie,
+    };
+    let t = Instant::now();
+    browser.fetch("/browse").await.map_err(|e| {
+        format!(
+            "the first page failed: {e}; server stderr, last lines:\n{}",
+            server.stderr_tail()
+        )
+    })?;
+    eprintln!(
+        "[bench] first page (the actor opens and reconciles the index of {} notes) took {:.2} s",
+        corpus.notes.len(),
+        t.elapsed().as_secs_f64()
+    );
+    settle_disk();
+
+    let pages = web_pages(&args.pages, &corpus);
+    let mut failures = 0;
+    // One GET of each listing before the measurement: what the page shows.
+    let mut listed = Vec::with_capacity(pages.len());
+    for page in &pages {
+        let web::Pages::Fixed(url) = &page.urls else {
+            listed.push(None);
+            continue;
+        };
+        match browser.fetch(url).await {
+            Ok(html) => {
+                let n = web::note_links(&html);
+                eprintln!(
+                    "[bench] {}: {n} notes listed, {}",
+                    page.label,
+                    report::format_size(html.len() as f64)
+                );
+                listed.push(page.listing.then_some(n));
+            }
+            Err(e) => {
+                eprintln!("[bench] {}: {e}", page.label);
+                failures += 1;
+                listed.push(None);
+            }
+        }
+    }
+
+    let warmup = Duration::from_secs_f64(args.warmup.max(0.0));
+    let measure = Duration::from_secs_f64(args.seconds);
+    let mut rows = Vec::new();
+    for &c in &args.concurrency {
+        for (page, listed) in pages.iter().zip(&listed) {
+            let label = &page.label;
+            eprintln!(
+                "[bench] {label} C={c}: {:.1} s warm-up + {:.1} s",
+                warmup.as_secs_f64(),
+                measure.as_secs_f64()
+            );
+            let seed = global.seed ^ c as u64;
+            let out = web::drive(&browser, &page.urls, c, warmup, measure, seed).await;
+            report_errors(label, &out.errors);
+            if out.errors.total() > 0 {
+                eprintln!(
+                    "[bench] server stderr, last lines:\n{}",
+                    server.stderr_tail()
+                );
+            }
+            failures += out.errors.total();
+            eprintln!(
+                "[bench]   {:.0} req/s, {} errors",
+                out.rps(),
+                out.errors.total()
+            );
+            rows.push(PageRow {
+                page: label.clone(),
+                concurrency: c,
+                rps: out.rps(),
+                percentiles: report::percentiles(&out.hist),
+                max: (!out.hist.is_empty()).then(|| out.hist.max()),
+                errors: out.errors.total(),
+                page_bytes: (out.ok > 0).then(|| out.bytes as f64 / out.ok as f64),
+                listed: *listed,
+                rss: server.rss(),
+            });
+        }
+    }
+    server.stop().await?;
+    print!("{}", report::render_pages(&rows));
+    Ok(failures)
+}
+
 async fn ceiling_mode(args: &CeilingArgs) -> Fallible<u64> {
     let threads = if args.threads == 0 {
         cores()
@@ -607,18 +872,31 @@ async fn dispatch(cli: Cli) -> Fallible<u64> {
             }
             scale_mode(g, &scale, &http).await
         }
+        Command::Web(mut web) => {
+            if g.smoke {
+                web.smoke();
+            }
+            web_mode(g, &web).await
+        }
         Command::All { mut run, mut scale } => {
+            let mut web: WebArgs = defaults()?;
             if g.smoke {
                 run.smoke();
                 scale.smoke();
+                web.smoke();
             }
             let failures = run_mode(g, &run, &http).await?;
             if run.url.is_some() {
-                eprintln!("[bench] scale skipped: it starts and stops the server itself, so it cannot use --url");
+                eprintln!(
+                    "[bench] scale and web skipped: they start and stop the server \
+                     themselves, so they cannot use --url"
+                );
                 return Ok(failures);
             }
             println!();
-            Ok(failures + scale_mode(g, &scale, &http).await?)
+            let failures = failures + scale_mode(g, &scale, &http).await?;
+            println!();
+            Ok(failures + web_mode(g, &web).await?)
         }
         Command::Ceiling(args) => ceiling_mode(&args).await,
     }
@@ -667,5 +945,45 @@ async fn main() -> ExitCode {
             eprintln!("[bench] error: {e}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn web_pages_are_the_inbox_an_area_and_random_notes() {
+        let mut corpus = corpus::generate(800, 42);
+        let plain = web_pages(&[PageKind::Folder], &corpus);
+        // Without an inbox no folder holds a full 200-note page.
+        let biggest = web::fullest_folder(corpus.notes.iter().map(|n| n.path.as_str()));
+        assert!(biggest.is_some_and(|(_, n)| n < 200));
+        assert!(plain[0].label.starts_with("/browse/area-"));
+
+        corpus.gather_into("inbox", 250);
+        let all = [
+            PageKind::Root,
+            PageKind::Folder,
+            PageKind::Top,
+            PageKind::Note,
+        ];
+        let pages = web_pages(&all, &corpus);
+        let labels: Vec<&str> = pages.iter().map(|p| p.label.as_str()).collect();
+        assert_eq!(labels[..2], ["/browse", "/browse/inbox"]);
+        assert!(labels[2].starts_with("/browse/area-") && !labels[2].contains("/topic-"));
+        assert_eq!(labels[3], "/note/<random>");
+        assert_eq!(pages.iter().filter(|p| p.listing).count(), 3);
+        let web::Pages::AnyOf(notes) = &pages[3].urls else {
+            panic!("the note page picks a note per request");
+        };
+        assert_eq!(notes.len(), 800);
+        assert!(notes
+            .iter()
+            .all(|u| u.starts_with("/note/") && u.ends_with(".md")));
+
+        // Alone, the top page is the largest top folder, the inbox here.
+        let top = web_pages(&[PageKind::Top], &corpus);
+        assert_eq!(top[0].label, "/browse/inbox");
     }
 }

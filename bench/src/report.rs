@@ -1,4 +1,5 @@
-//! Plain-text tables for stdout: the throughput table and the two-column scale table.
+//! Plain-text tables for stdout: the throughput table, the web pages table and the two-column
+//! scale table.
 
 use hdrhistogram::Histogram;
 
@@ -139,6 +140,65 @@ pub fn render(rows: &[Row]) -> String {
     layout(&header, &cells)
 }
 
+/// One line of the web pages table.
+#[derive(Clone, Debug)]
+pub struct PageRow {
+    /// The page as a URL path, e.g. `/browse/inbox`.
+    pub page: String,
+    pub concurrency: usize,
+    pub rps: f64,
+    /// p50, p90, p99 in microseconds; `None` when no request succeeded.
+    pub percentiles: Option<[u64; 3]>,
+    /// Slowest successful request, in microseconds.
+    pub max: Option<u64>,
+    pub errors: u64,
+    /// Mean size of the HTML answers.
+    pub page_bytes: Option<f64>,
+    /// Notes the page links to in its listing (`None` for pages that are not listings).
+    pub listed: Option<usize>,
+    pub rss: Option<u64>,
+}
+
+pub fn render_pages(rows: &[PageRow]) -> String {
+    let header = [
+        "page",
+        "C",
+        "req/s",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "max ms",
+        "errors",
+        "page size",
+        "notes listed",
+        "server RSS",
+    ];
+    let dash = || "-".to_string();
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let [p50, p90, p99] = match r.percentiles {
+                Some(p) => p.map(format_ms),
+                None => [dash(), dash(), dash()],
+            };
+            vec![
+                r.page.clone(),
+                r.concurrency.to_string(),
+                format!("{:.0}", r.rps),
+                p50,
+                p90,
+                p99,
+                r.max.map_or_else(dash, format_ms),
+                r.errors.to_string(),
+                r.page_bytes.map_or_else(dash, format_size),
+                r.listed.map_or_else(dash, |n| n.to_string()),
+                format_bytes(r.rss),
+            ]
+        })
+        .collect();
+    layout(&header, &cells)
+}
+
 /// A two-column `metric  value` table (the scale report).
 pub fn render_pairs(pairs: &[(String, String)]) -> String {
     let cells: Vec<Vec<String>> = pairs
@@ -233,6 +293,46 @@ mod tests {
         assert_eq!(median([3.0, 1.0, 2.0].into_iter()), 2.0);
         assert_eq!(median([4.0, 1.0, 3.0, 2.0].into_iter()), 2.5);
         assert_eq!(median(std::iter::empty()), 0.0);
+    }
+
+    #[test]
+    fn pages_table() {
+        let rows = vec![
+            PageRow {
+                page: "/browse/inbox".into(),
+                concurrency: 16,
+                rps: 512.4,
+                percentiles: Some([9_000, 20_000, 41_230]),
+                max: Some(77_700),
+                errors: 0,
+                page_bytes: Some(61_440.0),
+                listed: Some(200),
+                rss: Some(80 * 1024 * 1024),
+            },
+            PageRow {
+                page: "/note/*".into(),
+                concurrency: 1,
+                rps: 0.0,
+                percentiles: None,
+                max: None,
+                errors: 7,
+                page_bytes: None,
+                listed: None,
+                rss: None,
+            },
+        ];
+        let table = render_pages(&rows);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 4);
+        assert!(lines[0].starts_with("page  "));
+        assert_eq!(lines[0].len(), lines[1].len());
+        let end = |l: &str, cell: &str| l.find(cell).map(|i| i + cell.len());
+        assert_eq!(end(lines[0], "p99 ms"), end(lines[2], "41.23"));
+        assert_eq!(end(lines[0], "max ms"), end(lines[2], "77.70"));
+        assert_eq!(end(lines[0], "notes listed"), end(lines[2], "200"));
+        assert!(lines[2].contains("60.0 KiB") && lines[2].ends_with("80.0 MiB"));
+        assert_eq!(lines[3].matches(" - ").count(), 6);
+        assert!(lines[3].ends_with('-'));
     }
 
     #[test]

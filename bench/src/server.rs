@@ -18,11 +18,31 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 const STDERR_TAIL: usize = 40;
 
+/// The server's `MODE`: what the bench signs in with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerMode {
+    /// Many users, each with a bench-minted token: the MCP workloads.
+    Space,
+    /// The single user `local`, whose web page signs in through the banner's one-time link.
+    Local,
+}
+
+impl ServerMode {
+    fn env_value(self) -> &'static str {
+        match self {
+            ServerMode::Space => "space",
+            ServerMode::Local => "local",
+        }
+    }
+}
+
 /// Everything that decides how the server runs; one config can be started several times.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
     pub bin: PathBuf,
-    /// Holds `vaults/` and `index/`.
+    pub mode: ServerMode,
+    /// The server's `DATA_DIR`: holds `vaults/`, `index/` and whatever else the server keeps
+    /// (its accounts file, local mode's `secret.key`), so nothing lands in the cwd.
     pub root: PathBuf,
     pub secret: String,
     pub public_url: String,
@@ -45,6 +65,8 @@ pub struct ServerProcess {
     child: Child,
     pub pid: u32,
     pub url: String,
+    /// Local mode's one-time web login link, as the banner printed it.
+    pub login_link: Option<String>,
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
 }
 
@@ -61,15 +83,23 @@ impl ServerProcess {
         let index = cfg.root.join("index");
         std::fs::create_dir_all(&vaults)?;
         std::fs::create_dir_all(&index)?;
-        cmd.env("MODE", "space")
+        cmd.env("MODE", cfg.mode.env_value())
             .env("HOST", "127.0.0.1")
             .env("PORT", "0")
             .env("JWT_SECRET_KEY", &cfg.secret)
             .env("PUBLIC_URL", &cfg.public_url)
+            .env("DATA_DIR", &cfg.root)
             .env("VAULT_BASE_PATH", &vaults)
             .env("INDEX_PATH", &index)
             .env("ACTOR_IDLE_TIMEOUT", &cfg.idle_timeout)
             .env("SESSION_TTL", "30m")
+            // The bench drives one user far past what a tenant of a public server may do:
+            // measure the server, not its per-user rate limit and quotas (the flood check sets
+            // its own limit through extra_env). An older server ignores these.
+            .env("RATE_LIMIT_PER_SECOND", "1000000000")
+            .env("RATE_LIMIT_BURST", "1000000000")
+            .env("MAX_NOTES_PER_VAULT", "100000000")
+            .env("MAX_SESSIONS_PER_USER", "1000000")
             .env("RUST_LOG", "warn");
         for (k, v) in &cfg.extra_env {
             cmd.env(k, v);
@@ -94,18 +124,26 @@ impl ServerProcess {
             .stdout
             .take()
             .ok_or_else(|| io::Error::other("no stdout pipe"))?;
-        tokio::spawn(drain_stdout(out, tx));
+        let want_link = cfg.mode == ServerMode::Local;
+        tokio::spawn(drain_stdout(out, want_link, tx));
+        let awaited = if want_link {
+            "`listening on` and the login link"
+        } else {
+            "`listening on`"
+        };
 
         let outcome = tokio::select! {
-            url = rx => url.map_err(|_| "closed stdout before printing `listening on`".to_string()),
+            banner = rx => banner.map_err(|_| format!("closed stdout before printing {awaited}")),
             status = child.wait() => Err(match status {
                 Ok(s) => format!("exited with {s} before listening"),
                 Err(e) => format!("wait failed: {e}"),
             }),
-            _ = tokio::time::sleep(START_TIMEOUT) => Err("did not print `listening on` in time".into()),
+            _ = tokio::time::sleep(START_TIMEOUT) => {
+                Err(format!("did not print {awaited} in time"))
+            }
         };
-        let url = match outcome {
-            Ok(url) => url,
+        let banner = match outcome {
+            Ok(banner) => banner,
             Err(mut why) => {
                 // A closed stdout usually means the process is exiting: report how it ended.
                 match tokio::time::timeout(Duration::from_secs(2), child.wait()).await {
@@ -133,7 +171,8 @@ impl ServerProcess {
         Ok(ServerProcess {
             child,
             pid,
-            url,
+            url: banner.url,
+            login_link: banner.login_link,
             stderr_tail,
         })
     }
@@ -177,17 +216,50 @@ impl ServerProcess {
     }
 }
 
-async fn drain_stdout(out: impl AsyncRead + Unpin, tx: oneshot::Sender<String>) {
+/// What start-up needs from the banner on stdout.
+struct Banner {
+    url: String,
+    login_link: Option<String>,
+}
+
+/// Sends the banner once it is complete: at `listening on`, or with `want_link` at the login
+/// link (which the server prints after it, in the same write).
+async fn drain_stdout(out: impl AsyncRead + Unpin, want_link: bool, tx: oneshot::Sender<Banner>) {
     let mut lines = BufReader::new(out).lines();
     let mut tx = Some(tx);
+    let mut url = None;
     // Keep reading after the banner: a full pipe would block the server's next write.
     while let Ok(Some(line)) = lines.next_line().await {
-        if let Some((_, url)) = line.split_once("listening on ") {
-            if let Some(tx) = tx.take() {
-                let _ = tx.send(url.trim().trim_end_matches('/').to_string());
+        if url.is_none() {
+            url = listening_url(&line);
+        }
+        let login_link = login_link(&line);
+        if let Some(url) = &url {
+            if !want_link || login_link.is_some() {
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(Banner {
+                        url: url.clone(),
+                        login_link,
+                    });
+                }
             }
         }
     }
+}
+
+/// `listening on http://127.0.0.1:7860` → `http://127.0.0.1:7860`.
+fn listening_url(line: &str) -> Option<String> {
+    let (_, url) = line.split_once("listening on ")?;
+    Some(url.trim().trim_end_matches('/').to_string())
+}
+
+/// The URL on local mode's banner line
+/// `web page (one-time login link): http://…/login/local?code=…`.
+fn login_link(line: &str) -> Option<String> {
+    let (_, rest) = line.split_once("login link")?;
+    let start = rest.find("http://").or_else(|| rest.find("https://"))?;
+    let link = rest[start..].split_whitespace().next()?;
+    link.contains("/login/").then(|| link.to_string())
 }
 
 async fn drain_stderr(
@@ -274,6 +346,26 @@ mod tests {
         assert_eq!(parse_vm_rss(status), Some(12345 * 1024));
         assert_eq!(parse_vm_rss("Name: x\n"), None);
         assert!(rss_of(std::process::id()).unwrap() > 0);
+    }
+
+    #[test]
+    fn reads_the_banner() {
+        assert_eq!(
+            listening_url("listening on http://127.0.0.1:41234/\n").as_deref(),
+            Some("http://127.0.0.1:41234")
+        );
+        assert_eq!(listening_url("MCP endpoint: http://127.0.0.1:1/mcp"), None);
+        let line = "web page (one-time login link): http://bench.invalid/login/local?code=Ab-9_x";
+        assert_eq!(
+            login_link(line).as_deref(),
+            Some("http://bench.invalid/login/local?code=Ab-9_x")
+        );
+        assert_eq!(login_link("MCP endpoint: http://127.0.0.1:1/mcp"), None);
+        assert_eq!(login_link("web page (one-time login link): none"), None);
+        assert_eq!(
+            login_link("login link: https://x.example/login/local?code=1 (once)").as_deref(),
+            Some("https://x.example/login/local?code=1")
+        );
     }
 
     #[test]

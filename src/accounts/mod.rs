@@ -171,6 +171,13 @@ impl AccountStore {
         self.revocations.clone()
     }
 
+    /// Does the file answer a trivial query? (Readiness: it waits for whatever holds the
+    /// connection.)
+    pub async fn ping(&self) -> Result<(), AccountsError> {
+        self.with(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await
+    }
+
     /// Run `f` on the connection off the async workers.
     async fn with<T: Send + 'static>(
         &self,

@@ -32,7 +32,7 @@ pub fn unauthorized(public_url: &str, err: &AuthError) -> Response {
         AuthError::Missing => {
             format!("Bearer resource_metadata=\"{metadata}\", scope=\"{scope}\"")
         }
-        AuthError::Invalid(reason) => format!(
+        AuthError::Invalid(_, reason) => format!(
             "Bearer error=\"invalid_token\", error_description=\"{}\", resource_metadata=\"{metadata}\", scope=\"{scope}\"",
             reason.replace(['"', '\\'], "'")
         ),

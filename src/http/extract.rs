@@ -1,7 +1,10 @@
 //! Extractors: the authenticated caller (no handler ever sees a raw token) and the JSON-RPC
 //! body (whose rejection is a JSON-RPC error, never a plain-text 400).
 
+use std::net::SocketAddr;
+
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
@@ -11,8 +14,36 @@ use vault_actors::mcp::jsonrpc::{nesting_depth, Message, RpcError, INVALID_REQUE
 use vault_actors::Caller;
 
 use super::error::{rpc_error, unauthorized};
+use super::oauth::client_ip;
 use super::AppState;
 use crate::auth::{AuthError, Verified};
+
+/// Where a request comes from, for the audit log: the client IP (see [`client_ip`]) and its
+/// user agent.
+pub fn origin_of(parts: &Parts) -> crate::audit::Origin {
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(p)| *p);
+    crate::audit::Origin::new(
+        client_ip(&parts.headers, peer),
+        parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok()),
+    )
+}
+
+/// The request's [`crate::audit::Origin`], as an extractor.
+pub struct RequestOrigin(pub crate::audit::Origin);
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestOrigin {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(RequestOrigin(origin_of(parts)))
+    }
+}
 
 /// The caller proven by a valid bearer token. Only the `Authorization` header counts: the
 /// web page's session cookie is never a credential here.
@@ -37,13 +68,63 @@ impl FromRequestParts<AppState> for Bearer {
                 scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
             })
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| unauthorized(&state.public_url, &AuthError::Missing))?;
-        state
-            .keys
-            .verify_token(token)
-            .map(Bearer)
-            .map_err(|e| unauthorized(&state.public_url, &e))
+            .ok_or_else(|| {
+                let detail = serde_json::json!({ "reason": "missing", "path": parts.uri.path() });
+                state
+                    .audit
+                    .record("auth_failed", None, &origin_of(parts), detail);
+                refuse(state, &AuthError::Missing)
+            })?;
+        let json_rpc = parts.uri.path() == "/mcp";
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(p)| *p);
+        let ip = client_ip(&parts.headers, peer);
+        // An address that keeps presenting bad tokens waits before its next try.
+        if let Err(limited) = state.limits.may_authenticate(ip) {
+            audit_limited(state, parts, None, &limited);
+            return Err(limited.response(json_rpc));
+        }
+        let verified = state.keys.verify_token(token).map_err(|e| {
+            state.limits.auth_failed(ip);
+            let reason = e.reason().as_str();
+            let detail = serde_json::json!({ "reason": reason, "path": parts.uri.path() });
+            state
+                .audit
+                .record("auth_failed", None, &origin_of(parts), detail);
+            refuse(state, &e)
+        })?;
+        if let Err(limited) = state.limits.user_request(&verified.caller.user) {
+            audit_limited(state, parts, Some(verified.caller.user.as_str()), &limited);
+            return Err(limited.response(json_rpc));
+        }
+        crate::metrics::user_seen(&verified.caller.user);
+        Ok(Bearer(verified))
     }
+}
+
+/// Record a rate-limit refusal in the audit log.
+pub fn audit_limited(
+    state: &AppState,
+    parts: &Parts,
+    user: Option<&str>,
+    limited: &super::limits::Limited,
+) {
+    let detail = serde_json::json!({
+        "scope": limited.scope,
+        "retry_after": limited.retry_after_secs,
+        "path": parts.uri.path(),
+    });
+    state
+        .audit
+        .record("rate_limited", user, &origin_of(parts), detail);
+}
+
+/// The 401 for a refused token, counted by reason.
+fn refuse(state: &AppState, err: &AuthError) -> Response {
+    crate::metrics::auth_failure(err.reason());
+    unauthorized(&state.public_url, err)
 }
 
 impl FromRequestParts<AppState> for Authenticated {

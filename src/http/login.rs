@@ -4,14 +4,18 @@
 //!
 //! Every refusal is a page (or JSON for the handoff) that says what went wrong and what to do.
 
-use axum::extract::{Query, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 use maud::{html, Markup, DOCTYPE};
 use serde::Deserialize;
+use serde_json::json;
 
 use super::error::json_error;
+use super::extract::RequestOrigin;
 use super::session::{
     cookie, csrf_refused, safe_next, same_secret, LoginKind, MaybeSignedIn, CSRF_HEADER,
 };
@@ -44,6 +48,12 @@ pub fn message_page(status: StatusCode, title: &str, body: Markup) -> Response {
 }
 
 fn refused(status: StatusCode, reason: &str) -> Response {
+    let mut resp = refused_page(status, reason);
+    resp.extensions_mut().insert(Refusal(reason.to_string()));
+    resp
+}
+
+fn refused_page(status: StatusCode, reason: &str) -> Response {
     message_page(
         status,
         "Sign-in failed",
@@ -61,7 +71,22 @@ pub struct LoginQuery {
 }
 
 /// `GET /login`: send the browser to the provider, with this sign-in's state in a cookie.
-pub async fn start(State(state): State<AppState>, Query(q): Query<LoginQuery>) -> Response {
+pub async fn start(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(q): Query<LoginQuery>,
+) -> Response {
+    let ip = super::oauth::client_ip(&headers, Some(peer));
+    if let Err(limited) = state.limits.sign_in(ip) {
+        let detail = json!({ "scope": limited.scope, "retry_after": limited.retry_after_secs });
+        let agent = headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok());
+        let origin = crate::audit::Origin::new(ip, agent);
+        state.audit.record("rate_limited", None, &origin, detail);
+        return limited.response(false);
+    }
     let web = &state.web;
     match (state.login, &web.signin) {
         (LoginKind::HuggingFace, Some(signin)) => match signin.start().await {
@@ -119,8 +144,32 @@ pub struct CallbackQuery {
 /// ID token, and start the web session.
 pub async fn callback(
     State(state): State<AppState>,
+    RequestOrigin(origin): RequestOrigin,
     headers: HeaderMap,
     Query(q): Query<CallbackQuery>,
+) -> Response {
+    let resp = finish_sign_in(&state, &origin, &headers, q).await;
+    if resp.status().is_client_error() || resp.status().is_server_error() {
+        let reason = resp
+            .extensions()
+            .get::<Refusal>()
+            .map_or("refused", |r| r.0.as_str())
+            .to_string();
+        let detail = json!({ "method": "openid", "reason": reason });
+        state.audit.record("sign_in_failed", None, &origin, detail);
+    }
+    resp
+}
+
+/// Why a sign-in was refused, carried on the refusal for the audit log.
+#[derive(Clone)]
+struct Refusal(String);
+
+async fn finish_sign_in(
+    state: &AppState,
+    origin: &crate::audit::Origin,
+    headers: &HeaderMap,
+    q: CallbackQuery,
 ) -> Response {
     let web = &state.web;
     let Some(signin) = web
@@ -134,7 +183,7 @@ pub async fn callback(
         );
     };
     let sent_state = q.state.as_deref().unwrap_or("");
-    let browser_state = cookie(&headers, "vault_login").unwrap_or_default();
+    let browser_state = cookie(headers, "vault_login").unwrap_or_default();
     if sent_state.is_empty() || !same_secret(sent_state, &browser_state) {
         return refused(
             StatusCode::BAD_REQUEST,
@@ -176,7 +225,11 @@ pub async fn callback(
         }
     };
     tracing::info!(user = %account.user, "signed in");
-    let session = new_session(&state, account);
+    let detail = json!({ "method": "openid", "username": account.username });
+    state
+        .audit
+        .record("sign_in", Some(account.user.as_str()), origin, detail);
+    let session = new_session(state, account);
     let mut resp = if pending.popup {
         // The framed page that opened this popup gets a session of its own through the code.
         let code = web.handoff(session.clone());
@@ -186,7 +239,7 @@ pub async fn callback(
     };
     resp.headers_mut()
         .append(header::SET_COOKIE, web.clear_login_cookie());
-    match start_session(&state, session).await {
+    match start_session(state, session).await {
         Ok(cookie) => {
             resp.headers_mut().append(header::SET_COOKIE, cookie);
             resp
@@ -253,7 +306,11 @@ pub struct LocalQuery {
 }
 
 /// `GET /login/local?code=…`: local mode's one-time link signs in user `local`.
-pub async fn local(State(state): State<AppState>, Query(q): Query<LocalQuery>) -> Response {
+pub async fn local(
+    State(state): State<AppState>,
+    RequestOrigin(origin): RequestOrigin,
+    Query(q): Query<LocalQuery>,
+) -> Response {
     if state.login != LoginKind::Local {
         return refused(
             StatusCode::NOT_FOUND,
@@ -262,6 +319,8 @@ pub async fn local(State(state): State<AppState>, Query(q): Query<LocalQuery>) -
     }
     let code = q.code.unwrap_or_default();
     if !state.web.take_local_link(&code) {
+        let detail = json!({ "method": "local_link", "reason": "unknown, expired or used link" });
+        state.audit.record("sign_in_failed", None, &origin, detail);
         return refused(
             StatusCode::UNAUTHORIZED,
             "this login link is unknown, expired or already used; restart vault-mcp to print a new one",
@@ -270,6 +329,10 @@ pub async fn local(State(state): State<AppState>, Query(q): Query<LocalQuery>) -
     let Ok(user) = vault_actors::UserId::parse("local") else {
         return refused(StatusCode::INTERNAL_SERVER_ERROR, "no local user");
     };
+    let detail = json!({ "method": "local_link" });
+    state
+        .audit
+        .record("sign_in", Some(user.as_str()), &origin, detail);
     let session = new_session(
         &state,
         Account {
@@ -297,6 +360,7 @@ pub struct Handoff {
 /// (its cookie lives in the frame's own partition). Only from this server's own pages.
 pub async fn handoff(
     State(state): State<AppState>,
+    RequestOrigin(origin): RequestOrigin,
     headers: HeaderMap,
     Json(body): Json<Handoff>,
 ) -> Response {
@@ -317,6 +381,10 @@ pub async fn handoff(
         );
     };
     session.csrf = random_id();
+    let detail = json!({ "method": "handoff" });
+    state
+        .audit
+        .record("sign_in", Some(session.user.as_str()), &origin, detail);
     match start_session(&state, session).await {
         Ok(cookie) => {
             let mut resp = StatusCode::NO_CONTENT.into_response();
@@ -335,6 +403,7 @@ pub struct LogoutForm {
 /// `POST /logout`: end the web session (the form carries the CSRF token).
 pub async fn logout(
     State(state): State<AppState>,
+    RequestOrigin(origin): RequestOrigin,
     MaybeSignedIn(user): MaybeSignedIn,
     headers: HeaderMap,
     Form(form): Form<LogoutForm>,
@@ -368,6 +437,10 @@ pub async fn logout(
         }
     }
     tracing::info!(user = %user.caller.user, "signed out");
+    let user_id = user.caller.user.as_str();
+    state
+        .audit
+        .record("sign_out", Some(user_id), &origin, json!({}));
     let mut resp = Redirect::to("/").into_response();
     resp.headers_mut().insert(header::SET_COOKIE, clear);
     resp

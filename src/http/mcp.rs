@@ -10,7 +10,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::StreamExt;
-use serde_json::Value;
+use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use vault_actors::mcp::jsonrpc::{Message, RpcError, INTERNAL_ERROR, INVALID_REQUEST};
@@ -18,8 +18,10 @@ use vault_actors::mcp::protocol;
 use vault_actors::user_actor::ActorError;
 
 use super::error::{actor_error, json_error, rpc_error};
-use super::extract::{accepts, not_acceptable, Authenticated, RpcBody};
+use super::extract::{accepts, not_acceptable, Authenticated, RequestOrigin, RpcBody};
+use super::observe::RpcCall;
 use super::AppState;
+use crate::audit::Origin;
 
 const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
@@ -46,10 +48,24 @@ fn missing_session(id: &Value) -> Response {
     )
 }
 
-/// `POST /mcp`.
+/// `POST /mcp`. The response carries what was asked ([`RpcCall`]) for the request metrics.
 pub async fn post(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
+    RequestOrigin(origin): RequestOrigin,
+    headers: HeaderMap,
+    body: RpcBody,
+) -> Response {
+    let call = RpcCall::of(&body.messages, body.batch);
+    let mut resp = run_post(state, caller, origin, headers, body).await;
+    resp.extensions_mut().insert(call);
+    resp
+}
+
+async fn run_post(
+    state: AppState,
+    caller: vault_actors::Caller,
+    origin: Origin,
     headers: HeaderMap,
     body: RpcBody,
 ) -> Response {
@@ -122,7 +138,7 @@ pub async fn post(
     let Some(sid) = session_id(&headers) else {
         return missing_session(&id);
     };
-    answer_post(&state, caller, sid, body, id).await
+    answer_post(&state, caller, origin, sid, body, id).await
 }
 
 /// Run a POST and choose its response shape from what the actor does: a plain JSON answer
@@ -131,16 +147,21 @@ pub async fn post(
 async fn answer_post(
     state: &AppState,
     caller: vault_actors::Caller,
+    origin: Origin,
     sid: String,
     body: RpcBody,
     id: Value,
 ) -> Response {
     let (tx, mut rx) = mpsc::channel::<Value>(EVENT_BUFFER);
     let supervisor = state.supervisor.clone();
+    let audit = state.audit.clone();
     let mut call = Box::pin(async move {
-        supervisor
+        let user = caller.user.clone();
+        let result = supervisor
             .post(caller, sid, body.messages, body.batch, Some(tx))
-            .await
+            .await;
+        audit_outcome(&audit, user.as_str(), &origin, &result);
+        result
     });
     tokio::select! {
         biased;
@@ -162,6 +183,54 @@ async fn answer_post(
                 Sse::new(events).into_response()
             }
         }
+    }
+}
+
+/// Tool and protocol refusals that belong in the audit log: paths refused as invalid or
+/// escaping the vault, quota hits, missing scopes, and session ids that are not the caller's.
+const AUDITED_CODES: [&str; 3] = ["invalid_path", "quota_exceeded", "insufficient_scope"];
+
+fn audit_outcome(
+    audit: &crate::audit::Audit,
+    user: &str,
+    origin: &Origin,
+    result: &Result<Option<Value>, ActorError>,
+) {
+    match result {
+        Ok(Some(Value::Array(answers))) => {
+            for answer in answers {
+                audit_answer(audit, user, origin, answer);
+            }
+        }
+        Ok(Some(answer)) => audit_answer(audit, user, origin, answer),
+        Ok(None) => {}
+        Err(ActorError::UnknownSession) => {
+            let detail =
+                json!({ "reason": "unknown, expired, ended or another user's session id" });
+            audit.record("unknown_session", Some(user), origin, detail);
+        }
+        Err(_) => {}
+    }
+}
+
+fn audit_answer(audit: &crate::audit::Audit, user: &str, origin: &Origin, answer: &Value) {
+    let details = match (
+        answer.pointer("/result/isError"),
+        answer.pointer("/error/data"),
+    ) {
+        (Some(Value::Bool(true)), _) => answer.pointer("/result/structuredContent"),
+        (_, Some(data)) => Some(data),
+        _ => None,
+    };
+    let Some(details) = details else {
+        return;
+    };
+    if let Some(code) = details
+        .get("code")
+        .and_then(Value::as_str)
+        .filter(|c| AUDITED_CODES.contains(c))
+    {
+        audit.record(code, Some(user), origin, details.clone());
     }
 }
 

@@ -6,9 +6,11 @@
 
 mod error;
 mod extract;
+pub mod limits;
 mod login;
 mod mcp;
 mod oauth;
+pub mod observe;
 mod origin;
 pub mod session;
 mod tokens;
@@ -44,8 +46,14 @@ pub struct AppState {
     pub allowed_origins: Arc<HashSet<String>>,
     pub max_body_bytes: usize,
     pub max_json_depth: usize,
+    /// Most working tokens a person may make on the account page (`tokens_per_user`).
+    pub max_tokens_per_user: usize,
     /// How people sign in to the web page.
     pub login: LoginKind,
+    /// The append-only record of security events.
+    pub audit: Arc<crate::audit::Audit>,
+    /// Per-user and per-IP rate limits.
+    pub limits: Arc<limits::RateLimits>,
     /// The OAuth authorization server's in-memory state.
     pub oauth: Arc<OAuthServer>,
     /// Web sessions and issued tokens.
@@ -54,6 +62,8 @@ pub struct AppState {
     pub web: Arc<WebState>,
     /// Cancelled at shutdown, so open SSE streams end and the server can drain.
     pub shutdown: CancellationToken,
+    /// Metrics handle, `METRICS_TOKEN` and readiness checks.
+    pub observe: Arc<observe::Observe>,
 }
 
 /// Limits applied in front of all work.
@@ -132,6 +142,8 @@ pub fn router(state: AppState, layers: Layers) -> Router {
             get(wellknown::protected_resource),
         )
         .route("/health", get(|| async { "ok" }))
+        .route("/ready", get(observe::ready))
+        .route("/metrics", get(observe::metrics))
         .merge(people_routes())
         .merge(oauth_routes())
         .merge(web::routes())
@@ -140,5 +152,7 @@ pub fn router(state: AppState, layers: Layers) -> Router {
             origin::check_origin,
         ))
         .layer(overload)
+        // Outermost, so refusals by the layers above are counted too.
+        .layer(middleware::from_fn(observe::record))
         .with_state(state)
 }

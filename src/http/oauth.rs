@@ -26,6 +26,7 @@ use sha2::{Digest, Sha256};
 use vault_actors::UserId;
 
 use super::error::json_error;
+use super::extract::RequestOrigin;
 use super::login::message_page;
 use super::session::{csrf_refused, same_secret, url_encode, MaybeSignedIn, WebApi};
 use super::AppState;
@@ -230,6 +231,14 @@ pub async fn register(
 ) -> Response {
     let ip = client_ip(&headers, Some(peer));
     if let Err(wait) = state.oauth.registration_allowed(ip) {
+        let origin = crate::audit::Origin::new(
+            ip,
+            headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok()),
+        );
+        let detail = json!({ "scope": "registrations", "retry_after": wait });
+        state.audit.record("rate_limited", None, &origin, detail);
         let mut resp = oauth_error(
             StatusCode::TOO_MANY_REQUESTS,
             "temporarily_unavailable",
@@ -302,6 +311,16 @@ pub async fn register(
         );
     }
     tracing::info!(client_id = %client.client_id, %ip, "client registered");
+    let origin = crate::audit::Origin::new(
+        ip,
+        headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let detail = json!({ "client_id": client.client_id, "name": client.name });
+    state
+        .audit
+        .record("client_registered", None, &origin, detail);
     let mut resp = (
         StatusCode::CREATED,
         Json(json!({
@@ -560,7 +579,31 @@ fn consent_page(a: &Authorization, ticket: &str, csrf: &str, username: &str) -> 
             }
         }
     };
-    Html(page.into_string()).into_response()
+    let mut resp = Html(page.into_string()).into_response();
+    // Browsers check `form-action` on the redirect that follows the form, too: the decision
+    // leads to the client's redirect URI, so its origin is allowed here (and only here).
+    let policy = super::web::CSP.replace(
+        "form-action 'self'",
+        &format!("form-action 'self' {}", redirect_source(&a.redirect_uri)),
+    );
+    if let Ok(value) = HeaderValue::from_str(&policy) {
+        resp.headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    resp
+}
+
+/// The CSP source expression that matches a redirect URI: its origin (port included), or for
+/// an app's private-use scheme, the scheme.
+fn redirect_source(redirect_uri: &str) -> String {
+    match Url::parse(redirect_uri) {
+        Ok(url) if url.scheme() == "http" || url.scheme() == "https" => {
+            url.origin().ascii_serialization()
+        }
+        Ok(url) => format!("{}:", url.scheme()),
+        // Validated before the page is shown; an unparsable one allows nothing more.
+        Err(_) => String::new(),
+    }
 }
 
 #[derive(Deserialize)]
@@ -573,6 +616,7 @@ pub struct Decision {
 /// `POST /authorize`: the person's decision on the consent page.
 pub async fn decide(
     State(state): State<AppState>,
+    RequestOrigin(origin): RequestOrigin,
     MaybeSignedIn(user): MaybeSignedIn,
     Form(form): Form<Decision>,
 ) -> Response {
@@ -592,6 +636,11 @@ pub async fn decide(
     };
     if form.decision != "approve" {
         tracing::info!(user = %user.caller.user, client_id = %a.client_id, "connection denied");
+        let detail = json!({ "client_id": a.client_id, "name": a.client_name });
+        let user_id = user.caller.user.as_str();
+        state
+            .audit
+            .record("client_denied", Some(user_id), &origin, detail);
         return redirect_error(&state, &a, "access_denied", "the person denied the request");
     }
     let code = random_id();
@@ -620,7 +669,11 @@ pub struct TokenRequest {
 }
 
 /// `POST /token`.
-pub async fn token(State(state): State<AppState>, Form(req): Form<TokenRequest>) -> Response {
+pub async fn token(
+    State(state): State<AppState>,
+    RequestOrigin(origin): RequestOrigin,
+    Form(req): Form<TokenRequest>,
+) -> Response {
     let Some(client_id) = req.client_id.as_deref().filter(|c| !c.is_empty()) else {
         return oauth_error(
             StatusCode::UNAUTHORIZED,
@@ -637,8 +690,8 @@ pub async fn token(State(state): State<AppState>, Form(req): Form<TokenRequest>)
         }
     }
     match req.grant_type.as_deref() {
-        Some("authorization_code") => code_grant(&state, client_id, &req).await,
-        Some("refresh_token") => refresh_grant(&state, client_id, &req).await,
+        Some("authorization_code") => code_grant(&state, &origin, client_id, &req).await,
+        Some("refresh_token") => refresh_grant(&state, &origin, client_id, &req).await,
         Some(other) => oauth_error(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
@@ -662,7 +715,12 @@ fn pkce_matches(verifier: &str, challenge: &str) -> bool {
     well_formed && same_secret(&computed, challenge)
 }
 
-async fn code_grant(state: &AppState, client_id: &str, req: &TokenRequest) -> Response {
+async fn code_grant(
+    state: &AppState,
+    origin: &crate::audit::Origin,
+    client_id: &str,
+    req: &TokenRequest,
+) -> Response {
     let invalid = |why: &str| oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", why);
     let Some(code) = req.code.as_deref() else {
         return oauth_error(
@@ -723,10 +781,23 @@ async fn code_grant(state: &AppState, client_id: &str, req: &TokenRequest) -> Re
         );
     }
     tracing::info!(user = %grant.user, client_id, grant = %grant.id, "tokens issued");
+    let detail = json!({ "client_id": client_id, "name": a.client_name, "grant": grant.id,
+                         "scope": grant.scope });
+    state.audit.record(
+        "client_connected",
+        Some(grant.user.as_str()),
+        origin,
+        detail,
+    );
     token_answer(state, &grant, &refresh)
 }
 
-async fn refresh_grant(state: &AppState, client_id: &str, req: &TokenRequest) -> Response {
+async fn refresh_grant(
+    state: &AppState,
+    origin: &crate::audit::Origin,
+    client_id: &str,
+    req: &TokenRequest,
+) -> Response {
     let Some(presented) = req.refresh_token.as_deref() else {
         return oauth_error(
             StatusCode::BAD_REQUEST,
@@ -741,12 +812,22 @@ async fn refresh_grant(state: &AppState, client_id: &str, req: &TokenRequest) ->
         .rotate_refresh(presented, client_id, &next, next_expires)
         .await
     {
-        Ok(Refresh::Valid(grant)) => token_answer(state, &grant, &next),
+        Ok(Refresh::Valid(grant)) => {
+            let detail = json!({ "client_id": client_id, "grant": grant.id });
+            state
+                .audit
+                .record("token_refreshed", Some(grant.user.as_str()), origin, detail);
+            token_answer(state, &grant, &next)
+        }
         Ok(Refresh::Reused) => {
             tracing::warn!(
                 client_id,
                 "a used refresh token was presented again; grant revoked"
             );
+            let detail = json!({ "client_id": client_id, "reason": "refresh token reused" });
+            state
+                .audit
+                .record("client_disconnected", None, origin, detail);
             oauth_error(
                 StatusCode::BAD_REQUEST,
                 "invalid_grant",
@@ -808,7 +889,11 @@ pub struct RevokeRequest {
 
 /// `POST /revoke` (RFC 7009): revoking either token of a grant ends the whole grant, durably.
 /// The answer is 200 whether or not the token was known, as the RFC asks.
-pub async fn revoke(State(state): State<AppState>, Form(req): Form<RevokeRequest>) -> Response {
+pub async fn revoke(
+    State(state): State<AppState>,
+    RequestOrigin(origin): RequestOrigin,
+    Form(req): Form<RevokeRequest>,
+) -> Response {
     let Some(token) = req.token.as_deref().filter(|t| !t.is_empty()) else {
         return oauth_error(
             StatusCode::BAD_REQUEST,
@@ -828,6 +913,10 @@ pub async fn revoke(State(state): State<AppState>, Form(req): Form<RevokeRequest
         Ok(ended) => {
             if ended {
                 tracing::info!(client_id, "grant revoked by its client");
+                let detail = json!({ "client_id": client_id, "reason": "revoked by the client" });
+                state
+                    .audit
+                    .record("client_disconnected", None, &origin, detail);
             }
             StatusCode::OK.into_response()
         }
@@ -863,12 +952,18 @@ pub async fn clients(State(state): State<AppState>, WebApi(user): WebApi) -> Res
 /// `DELETE /api/clients/{id}`: disconnect an application; its tokens stop working at once.
 pub async fn disconnect(
     State(state): State<AppState>,
+    RequestOrigin(origin): RequestOrigin,
     WebApi(user): WebApi,
     Path(id): Path<String>,
 ) -> Response {
     match state.accounts.end_grant(Some(&user.caller.user), &id).await {
         Ok(true) => {
             tracing::info!(user = %user.caller.user, grant = %id, "client disconnected");
+            let detail = json!({ "grant": id, "reason": "disconnected on the account page" });
+            let user_id = user.caller.user.as_str();
+            state
+                .audit
+                .record("client_disconnected", Some(user_id), &origin, detail);
             StatusCode::NO_CONTENT.into_response()
         }
         Ok(false) => json_error(

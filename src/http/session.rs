@@ -247,11 +247,14 @@ async fn web_user(parts: &Parts, state: &AppState) -> Result<Option<WebUser>, Re
         return Ok(None);
     };
     match state.accounts.session(&id).await {
-        Ok(session) => Ok(session.map(|s| WebUser {
-            caller: Caller::full(s.user),
-            username: s.username,
-            avatar: s.avatar,
-            csrf: s.csrf,
+        Ok(session) => Ok(session.map(|s| {
+            crate::metrics::user_seen(&s.user);
+            WebUser {
+                caller: Caller::full(s.user),
+                username: s.username,
+                avatar: s.avatar,
+                csrf: s.csrf,
+            }
         })),
         Err(e) => {
             tracing::error!(error = %e, "reading a web session failed");
@@ -283,7 +286,14 @@ impl FromRequestParts<AppState> for SignedIn {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         match web_user(parts, state).await? {
-            Some(user) => Ok(SignedIn(user)),
+            Some(user) => {
+                if let Err(limited) = state.limits.user_request(&user.caller.user) {
+                    let user_id = Some(user.caller.user.as_str());
+                    super::extract::audit_limited(state, parts, user_id, &limited);
+                    return Err(limited.response(false));
+                }
+                Ok(SignedIn(user))
+            }
             None => {
                 let next = parts
                     .uri
@@ -312,6 +322,11 @@ impl FromRequestParts<AppState> for WebApi {
                 "sign in on the web page first",
             ));
         };
+        if let Err(limited) = state.limits.user_request(&user.caller.user) {
+            let user_id = Some(user.caller.user.as_str());
+            super::extract::audit_limited(state, parts, user_id, &limited);
+            return Err(limited.response(false));
+        }
         if parts.method != Method::GET && parts.method != Method::HEAD {
             let sent = parts
                 .headers

@@ -16,7 +16,7 @@ use serde_json::json;
 use vault_actors::UserId;
 
 use super::error::json_error;
-use super::extract::Bearer;
+use super::extract::{Bearer, RequestOrigin};
 use super::session::WebApi;
 use super::AppState;
 use crate::accounts::NewToken;
@@ -126,6 +126,7 @@ pub struct CreateToken {
 /// `POST /api/tokens {name, ttl, scope}`: a new token for the signed-in person.
 pub async fn create(
     State(state): State<AppState>,
+    RequestOrigin(origin): RequestOrigin,
     WebApi(user): WebApi,
     Json(req): Json<CreateToken>,
 ) -> Response {
@@ -168,8 +169,45 @@ pub async fn create(
             "the scope is read or write",
         );
     }
+    // Working tokens only: revoked and expired ones make room. (Two creates racing may both
+    // pass; the quota bounds a person's tokens, it is not a security boundary.)
+    let current = match state.accounts.tokens(&user.caller.user).await {
+        Ok(tokens) => tokens.len() as u64,
+        Err(e) => return storage_failed(e),
+    };
+    let max = state.max_tokens_per_user as u64;
+    if current >= max {
+        crate::metrics::quota_hit(vault_actors::settings::Quotas::TOKENS_PER_USER);
+        let detail = json!({ "limit": vault_actors::settings::Quotas::TOKENS_PER_USER,
+                             "max": max, "current": current });
+        let user_id = user.caller.user.as_str();
+        state
+            .audit
+            .record("quota_exceeded", Some(user_id), &origin, detail);
+        let err = vault_actors::VaultError::QuotaExceeded {
+            limit: vault_actors::settings::Quotas::TOKENS_PER_USER,
+            max,
+            current,
+        };
+        let body = json!({
+            "error": err.code(),
+            "error_description": err.to_string(),
+            "limit": vault_actors::settings::Quotas::TOKENS_PER_USER,
+            "max": max,
+            "current": current,
+        });
+        return (StatusCode::FORBIDDEN, Json(body)).into_response();
+    }
     match issue(&state, &user.caller.user, name, &req.scope, ttl).await {
-        Ok(body) => (StatusCode::CREATED, Json(body)).into_response(),
+        Ok(body) => {
+            let detail = json!({ "token_id": body["id"], "name": name, "scope": req.scope,
+                                 "expires_at": body["expires_at"] });
+            let user_id = user.caller.user.as_str();
+            state
+                .audit
+                .record("token_issued", Some(user_id), &origin, detail);
+            (StatusCode::CREATED, Json(body)).into_response()
+        }
         Err(resp) => resp,
     }
 }
@@ -177,6 +215,7 @@ pub async fn create(
 /// `DELETE /api/tokens/{id}`: revoke one of the person's tokens, at once.
 pub async fn revoke(
     State(state): State<AppState>,
+    RequestOrigin(origin): RequestOrigin,
     WebApi(user): WebApi,
     Path(id): Path<String>,
 ) -> Response {
@@ -187,6 +226,11 @@ pub async fn revoke(
     {
         Ok(true) => {
             tracing::info!(user = %user.caller.user, token_id = %id, "token revoked");
+            let user_id = user.caller.user.as_str();
+            let detail = json!({ "token_id": id });
+            state
+                .audit
+                .record("token_revoked", Some(user_id), &origin, detail);
             StatusCode::NO_CONTENT.into_response()
         }
         Ok(false) => json_error(
@@ -200,7 +244,11 @@ pub async fn revoke(
 
 /// `POST /api/tokens/refresh` with a valid bearer token: a fresh token with the same name,
 /// scope and lifetime; the old one keeps working for [`REFRESH_GRACE`], then is refused.
-pub async fn refresh(State(state): State<AppState>, Bearer(old): Bearer) -> Response {
+pub async fn refresh(
+    State(state): State<AppState>,
+    RequestOrigin(origin): RequestOrigin,
+    Bearer(old): Bearer,
+) -> Response {
     let user = old.caller.user.clone();
     let record = match state.accounts.token(&user, &old.jti).await {
         Ok(r) => r,
@@ -243,5 +291,10 @@ pub async fn refresh(State(state): State<AppState>, Bearer(old): Bearer) -> Resp
         return storage_failed(e);
     }
     tracing::info!(user = %user, token_id = %old.jti, "token refreshed");
+    let detail =
+        json!({ "token_id": body["id"], "replaces": old.jti, "old_retires_at": retire_at });
+    state
+        .audit
+        .record("token_refreshed", Some(user.as_str()), &origin, detail);
     Json(body).into_response()
 }

@@ -2,14 +2,18 @@
 //! real SQLite files, spoken to over HTTP.
 
 mod actors;
+mod audit;
 mod auth;
 mod bad_input;
 mod cli;
 mod files;
 mod helpers;
 mod isolation;
+mod limits;
 mod mcp_features;
 mod oauth;
+mod observability;
+mod quotas;
 mod signin;
 mod stdio;
 mod tools;

@@ -97,6 +97,22 @@ impl Flow {
     async fn consent(&mut self, authorize: &str, decision: &str) -> String {
         let resp = self.browser.get(authorize).await;
         assert_eq!(resp.status(), StatusCode::OK, "the consent page");
+        // Browsers check form-action on the redirect after the form: the client's origin
+        // must be allowed, or the person's Approve goes nowhere.
+        let csp = resp.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let redirect = query_of(authorize)["redirect_uri"].clone();
+        let origin = reqwest::Url::parse(&redirect)
+            .unwrap()
+            .origin()
+            .ascii_serialization();
+        assert!(
+            csp.contains(&format!("form-action 'self' {origin}")),
+            "{csp}"
+        );
+        assert!(csp.contains("script-src 'self'"), "{csp}");
         let page = resp.text().await.unwrap();
         assert!(page.contains("id=\"consent\""), "{page}");
         let ticket = attr_after(&page, "name=\"ticket\" value=\"");

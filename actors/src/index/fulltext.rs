@@ -12,6 +12,7 @@
 //! the next reconcile reindexes those notes from their files.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use rusqlite::params;
 
@@ -35,6 +36,8 @@ pub(super) struct Queue {
     /// become one segment.
     notes: BTreeMap<i64, Text>,
     bytes: usize,
+    /// When the oldest queued text was queued: text that waits long means flushes fail.
+    since: Option<Instant>,
 }
 
 impl Queue {
@@ -42,6 +45,7 @@ impl Queue {
     /// the queue has grown large enough to be flushed at once.
     pub(super) fn add(&mut self, id: i64, text: Text) -> bool {
         self.bytes += text.as_ref().map_or(0, |(t, b)| t.len() + b.len());
+        self.since.get_or_insert_with(Instant::now);
         self.notes.insert(id, text);
         self.notes.len() >= FLUSH_AT_NOTES || self.bytes >= FLUSH_AT_BYTES
     }
@@ -99,6 +103,13 @@ impl Index {
     /// Is any note's text still waiting for [`Index::flush_full_text`]?
     pub fn full_text_queued(&self) -> bool {
         !self.full_text.notes.is_empty()
+    }
+
+    /// How many notes' text waits for [`Index::flush_full_text`], and for how long the oldest
+    /// has waited.
+    pub fn full_text_backlog(&self) -> (usize, Option<Duration>) {
+        let queue = &self.full_text;
+        (queue.notes.len(), queue.since.map(|t| t.elapsed()))
     }
 
     /// Write every queued note's text to the FTS table, in one transaction, and clear their

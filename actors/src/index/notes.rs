@@ -580,4 +580,25 @@ impl Index {
             .prepare_cached("SELECT count(*) FROM notes")?
             .query_row([], |r| r.get(0))
     }
+
+    /// Number of indexed notes and the sum of their file sizes, in one pass.
+    pub fn count_and_bytes(&self) -> rusqlite::Result<(u64, u64)> {
+        self.conn()
+            .prepare_cached("SELECT count(*), coalesce(sum(size), 0) FROM notes")?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+    }
+
+    /// The newest `updated_ms` of any note (by the `notes_updated` index), if there is a note.
+    pub fn newest_update_ms(&self) -> rusqlite::Result<Option<i64>> {
+        self.conn()
+            .prepare_cached("SELECT max(updated_ms) FROM notes")?
+            .query_row([], |r| r.get(0))
+    }
+
+    /// Number of distinct tags.
+    pub fn tag_count(&self) -> rusqlite::Result<u64> {
+        self.conn()
+            .prepare_cached("SELECT count(DISTINCT tag) FROM tags")?
+            .query_row([], |r| r.get(0))
+    }
 }

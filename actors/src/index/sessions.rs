@@ -17,6 +17,21 @@ pub struct StoredSession {
     pub last_seen_ms: i64,
 }
 
+const SELECT_SESSIONS: &str = "SELECT id, protocol_version, client_info, capabilities, log_level,
+                               created_ms, last_seen_ms FROM sessions";
+
+fn stored_session(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredSession> {
+    Ok(StoredSession {
+        id: r.get(0)?,
+        protocol_version: r.get(1)?,
+        client_info: r.get(2)?,
+        capabilities: r.get(3)?,
+        log_level: r.get(4)?,
+        created_ms: r.get(5)?,
+        last_seen_ms: r.get(6)?,
+    })
+}
+
 impl Index {
     pub fn save_session(&self, s: &StoredSession) -> rusqlite::Result<()> {
         self.conn()
@@ -40,22 +55,17 @@ impl Index {
 
     pub fn load_session(&self, id: &str) -> rusqlite::Result<Option<StoredSession>> {
         self.conn()
-            .prepare_cached(
-                "SELECT id, protocol_version, client_info, capabilities, log_level, created_ms,
-                 last_seen_ms FROM sessions WHERE id = ?1",
-            )?
-            .query_row([id], |r| {
-                Ok(StoredSession {
-                    id: r.get(0)?,
-                    protocol_version: r.get(1)?,
-                    client_info: r.get(2)?,
-                    capabilities: r.get(3)?,
-                    log_level: r.get(4)?,
-                    created_ms: r.get(5)?,
-                    last_seen_ms: r.get(6)?,
-                })
-            })
+            .prepare_cached(&format!("{SELECT_SESSIONS} WHERE id = ?1"))?
+            .query_row([id], stored_session)
             .optional()
+    }
+
+    /// Every stored session.
+    pub fn load_sessions(&self) -> rusqlite::Result<Vec<StoredSession>> {
+        self.conn()
+            .prepare(SELECT_SESSIONS)?
+            .query_map([], stored_session)?
+            .collect()
     }
 
     pub fn touch_session(&self, id: &str, last_seen_ms: i64) -> rusqlite::Result<()> {

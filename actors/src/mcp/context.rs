@@ -17,6 +17,7 @@ use crate::error::VaultError;
 use crate::hub::{CancelFlag, Hub};
 use crate::pool;
 use crate::session::LogLevel;
+use crate::vault::usage::QuotaUse;
 
 /// Server-wide MCP behaviour chosen by configuration.
 #[derive(Debug, Clone)]
@@ -50,6 +51,9 @@ pub struct RequestContext<'a> {
     pub client_capabilities: &'a Value,
     pub progress_token: Option<Value>,
     pub cancel: Option<CancelFlag>,
+    /// The user's live MCP sessions against their quota when the request arrived (the vault
+    /// does not keep sessions; `vault_info` reports them).
+    pub sessions: QuotaUse,
 }
 
 impl RequestContext<'_> {

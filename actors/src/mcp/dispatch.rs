@@ -11,6 +11,7 @@ use super::{completion, prompts, resources, tools};
 use crate::caller::Caller;
 use crate::hub::Hub;
 use crate::session::{LogLevel, Session};
+use crate::vault::usage::QuotaUse;
 use crate::vault::Vault;
 
 /// What the user actor lends to the requests of one POST.
@@ -21,6 +22,8 @@ pub struct Env<'a> {
     pub options: &'a McpOptions,
     /// The POST's own response stream (progress, log messages, server-to-client requests).
     pub events: Option<&'a mpsc::Sender<Value>>,
+    /// The user's live sessions against their quota, for `vault_info`.
+    pub sessions: QuotaUse,
 }
 
 /// Answer one request of `session`. Tool failures are successful results with `isError`;
@@ -108,6 +111,7 @@ pub fn call_without_session(
     hub: &Hub,
     caller: &Caller,
     options: &McpOptions,
+    sessions: QuotaUse,
     tool: &str,
     args: Value,
 ) -> Value {
@@ -126,6 +130,7 @@ pub fn call_without_session(
         client_capabilities: &Value::Null,
         progress_token: None,
         cancel: None,
+        sessions,
     };
     tool_outcome(tool, tool.call(vault, &ctx, args))
 }
@@ -137,6 +142,9 @@ fn tool_outcome(tool: &tools::Tool, outcome: Result<Value, crate::VaultError>) -
         Err(e) => {
             if matches!(e, crate::VaultError::Io(_) | crate::VaultError::Index(_)) {
                 tracing::error!(tool = tool.name, error = %e, "tool failed on storage");
+            }
+            if let crate::VaultError::QuotaExceeded { limit, .. } = e {
+                metrics::counter!("vault_mcp_quota_hits_total", "limit" => limit).increment(1);
             }
             tools::error_result(&e)
         }
@@ -174,6 +182,7 @@ fn call_tool(
         client_capabilities: &session.capabilities,
         progress_token,
         cancel: Some(cancel),
+        sessions: env.sessions,
     };
     let outcome = tool.call(env.vault, &ctx, args);
     env.hub.finish_request(&session.id, id);

@@ -9,6 +9,9 @@ pub const INVALID_PARAMS: i64 = -32602;
 pub const INTERNAL_ERROR: i64 = -32603;
 /// The stateless revision's "unsupported protocol version" (2026-07-28).
 pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
+/// A quota refused the request (a new session beyond `sessions_per_user`); `data` carries
+/// `{code: "quota_exceeded", limit, max, current}`.
+pub const QUOTA_EXCEEDED: i64 = -32003;
 
 /// One incoming JSON-RPC message.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,6 +13,7 @@ use super::context::RequestContext;
 use crate::error::VaultError;
 use crate::index::{ListedNote, OutgoingLink, SearchHit, TagCount};
 use crate::session::LogLevel;
+use crate::vault::usage::VaultInfo;
 use crate::vault::{Deleted, Note, NotePage, Vault, WriteRequest, Written};
 
 /// What a tool does to the vault, for scopes and the MCP annotations.
@@ -311,6 +312,15 @@ pub fn catalog() -> &'static [Tool] {
                  of notes carrying it, most used first.",
                 Effect::Read,
                 get_tags,
+            ),
+            tool(
+                "vault_info",
+                "Vault information",
+                "How many notes and bytes the vault holds, the user's live sessions, each quota \
+                 (max and used: a write past notes_per_vault or vault_bytes answers \
+                 quota_exceeded), the index's health and when a note last changed.",
+                Effect::Read,
+                vault_info,
             ),
         ];
         #[cfg(feature = "conformance")]
@@ -647,6 +657,14 @@ fn get_tags(vault: &mut Vault, _ctx: &RequestContext<'_>, _: NoArgs) -> Result<T
     Ok(Tags {
         tags: vault.tags()?,
     })
+}
+
+fn vault_info(
+    vault: &mut Vault,
+    ctx: &RequestContext<'_>,
+    _: NoArgs,
+) -> Result<VaultInfo, VaultError> {
+    vault.info(ctx.sessions)
 }
 
 #[cfg(test)]

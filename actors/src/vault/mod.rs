@@ -7,6 +7,7 @@
 pub mod files;
 pub mod markdown;
 pub mod paths;
+pub mod usage;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -21,8 +22,9 @@ use crate::index::{
     FolderCount, Index, IndexTx, ListedNote, NoteRecord, OutgoingLink, Scope, SearchFilter,
     SearchHit, TagCount,
 };
-use crate::settings::Settings;
+use crate::settings::{Quotas, Settings};
 use paths::NotePath;
+use usage::{IndexHealth, QuotaUse, QuotasUsed, Scan, Usage, VaultInfo};
 
 /// A user's vault, open.
 pub struct Vault {
@@ -36,6 +38,15 @@ pub struct Vault {
     /// Recent search answers, valid while the index has not changed since: agents repeat
     /// searches, and ranking thousands of matches is the costliest thing a vault does.
     search_cache: SearchCache,
+    quotas: Quotas,
+    /// Notes in the index and their bytes, carried along by writes and deletes so that a
+    /// write's quota check asks SQLite nothing; `None` until first needed and after any other
+    /// change to the index (a scan, a read that re-indexed a file), then summed from the index.
+    usage: Option<Usage>,
+    /// When a write or delete through this vault last happened, for `vault_info`.
+    last_change_ms: Option<i64>,
+    /// What the last scan of the files found, for `vault_info`.
+    last_scan: Option<Scan>,
 }
 
 /// Search answers by (query, folder, tags, limit), dropped whenever the index changes.
@@ -121,6 +132,8 @@ pub struct ReconcileReport {
     pub unchanged: usize,
     pub removed: usize,
     pub skipped: usize,
+    /// Bytes of all the note files found (skipped ones included), from the walk's metadata.
+    pub bytes: u64,
 }
 
 /// A parsed note file, ready for the index.
@@ -153,6 +166,10 @@ impl Vault {
             max_query_chars: settings.max_query_chars,
             changes: Vec::new(),
             search_cache: SearchCache::default(),
+            quotas: settings.quotas,
+            usage: None,
+            last_change_ms: None,
+            last_scan: None,
         })
     }
 
@@ -162,7 +179,62 @@ impl Vault {
         f: impl FnOnce(&IndexTx<'_>) -> Result<T, VaultError>,
     ) -> Result<T, VaultError> {
         self.search_cache.entries.clear();
+        self.usage = None;
         self.index.transaction(f)
+    }
+
+    /// Notes in the index and their bytes (summed from the index once, then carried along).
+    fn usage(&mut self) -> Result<Usage, VaultError> {
+        if let Some(usage) = self.usage {
+            return Ok(usage);
+        }
+        let (notes, bytes) = self.index.count_and_bytes()?;
+        let usage = Usage { notes, bytes };
+        self.usage = Some(usage);
+        Ok(usage)
+    }
+
+    /// Counts, quotas, index health and last change, for `vault_info`; `sessions` is the
+    /// user's session quota and use, which the vault does not keep.
+    pub fn info(&mut self, sessions: QuotaUse) -> Result<VaultInfo, VaultError> {
+        /// Queued note text older than this means flushes are failing.
+        const QUEUE_AGE_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+        let usage = self.usage()?;
+        let (queued, waited) = self.index.full_text_backlog();
+        let scan = self.last_scan;
+        let skipped = scan.map_or(0, |s| s.skipped);
+        let last_change_ms = self
+            .index
+            .newest_update_ms()?
+            .into_iter()
+            .chain(self.last_change_ms)
+            .max();
+        Ok(VaultInfo {
+            notes: usage.notes,
+            bytes: usage.bytes,
+            tags: self.index.tag_count()?,
+            sessions: sessions.used,
+            quota: QuotasUsed {
+                notes_per_vault: QuotaUse {
+                    max: self.quotas.notes_per_vault,
+                    used: usage.notes,
+                },
+                vault_bytes: QuotaUse {
+                    max: self.quotas.vault_bytes,
+                    used: usage.bytes,
+                },
+                sessions_per_user: sessions,
+            },
+            index: IndexHealth {
+                healthy: skipped == 0 && waited.is_none_or(|w| w < QUEUE_AGE_LIMIT),
+                indexed_notes: usage.notes,
+                files_at_last_scan: scan.map_or(0, |s| s.files),
+                skipped_at_last_scan: skipped,
+                last_scan: scan.map(|s| rfc3339_of_ms(s.at_ms)),
+                queued_full_text: queued as u64,
+            },
+            last_change: last_change_ms.map(rfc3339_of_ms),
+        })
     }
 
     /// The changes made since the last call.
@@ -221,7 +293,10 @@ impl Vault {
         };
         let mut files = Vec::new();
         walk(&self.root, &self.root, &mut files);
-        let mut report = ReconcileReport::default();
+        let mut report = ReconcileReport {
+            bytes: files.iter().map(|(_, meta)| meta.len()).sum(),
+            ..ReconcileReport::default()
+        };
         let mut keep: HashSet<String> = HashSet::new();
         let max = self.max_note_bytes;
         let root = self.root.clone();
@@ -305,6 +380,11 @@ impl Vault {
             progress(total, total);
             Ok(())
         })?;
+        self.last_scan = Some(Scan {
+            at_ms: now_ms(),
+            files: total as u64,
+            skipped: report.skipped as u64,
+        });
         Ok(report)
     }
 
@@ -452,6 +532,10 @@ impl Vault {
         }
         let parsed =
             parse(&path, &text).map_err(|e| VaultError::InvalidFrontmatter(e.to_string()))?;
+        // Quotas are checked against the index: the size it has for the note being replaced.
+        let usage = self.usage()?;
+        let replaced = self.index.file_facts(path.as_str())?.map(|(size, _)| size);
+        usage.check_write(&self.quotas, replaced, text.len() as u64)?;
         files::write_atomic(&file, text.as_bytes())?;
         let meta = std::fs::metadata(&file)?;
         let hash = hash(text.as_bytes());
@@ -469,6 +553,8 @@ impl Vault {
                 Scope::Single,
             )
         })?;
+        self.usage = Some(usage.after_write(replaced, meta.len()));
+        self.last_change_ms = Some(updated_ms);
         self.changes.push(Change::Written {
             path: path.to_string(),
             created: existing.is_none(),
@@ -508,11 +594,18 @@ impl Vault {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
             Err(e) => return Err(e.into()),
         };
+        let usage = self.usage;
+        let removed = self.index.file_facts(path.as_str())?.map(|(size, _)| size);
         self.change_index(|tx| Ok(Index::remove(tx, path.as_str(), Scope::Single)?))?;
+        self.usage = match removed {
+            Some(size) => usage.map(|u| u.after_delete(size)),
+            None => usage,
+        };
         if gone_already {
             // Gone from disk already: the index now agrees; tell the caller.
             return Err(VaultError::NotFound(path.to_string()));
         }
+        self.last_change_ms = Some(now_ms());
         self.changes.push(Change::Deleted {
             path: path.to_string(),
         });
@@ -845,6 +938,17 @@ fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
+fn rfc3339_of_ms(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.replace_nanosecond(0).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
 fn parse_rfc3339_ms(s: &str) -> Option<i64> {
     time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
         .ok()
@@ -1089,5 +1193,171 @@ mod tests {
         };
         assert_eq!(paths(&mut v, "words").len(), 2);
         assert_eq!(v.read("kept.md").unwrap().version, 2);
+    }
+
+    fn open_with_quotas(dir: &tempfile::TempDir, notes: u64, bytes: u64) -> Vault {
+        let mut settings = Settings::for_data_dir(dir.path());
+        settings.quotas.notes_per_vault = notes;
+        settings.quotas.vault_bytes = bytes;
+        Vault::open(
+            &dir.path().join("v"),
+            &dir.path().join("i.sqlite"),
+            &settings,
+        )
+        .unwrap()
+    }
+
+    fn try_write(v: &mut Vault, path: &str, body: &str) -> Result<Written, VaultError> {
+        v.write(WriteRequest {
+            path: path.into(),
+            body: body.into(),
+            ..Default::default()
+        })
+    }
+
+    /// The running usage agrees with a fresh sum over the index.
+    fn assert_usage_is_the_index_sum(v: &mut Vault) {
+        let carried = v.usage().unwrap();
+        let (notes, bytes) = v.index().count_and_bytes().unwrap();
+        assert_eq!(carried, Usage { notes, bytes });
+    }
+
+    #[test]
+    fn a_write_past_a_quota_is_refused_before_the_note_file_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut v = open_with_quotas(&dir, 2, 10_000);
+        write(&mut v, "a.md", "first");
+        write(&mut v, "b.md", "second");
+        let err = try_write(&mut v, "c.md", "third").unwrap_err();
+        assert_eq!(err.code(), "quota_exceeded");
+        assert_eq!(
+            err.details(),
+            serde_json::json!({"code": "quota_exceeded", "message": err.to_string(),
+                "limit": "notes_per_vault", "max": 2, "current": 2})
+        );
+        assert!(!dir.path().join("v/c.md").exists());
+
+        // Bytes: a rewrite that grows the vault past the quota leaves the stored note as it was.
+        let used = v.usage().unwrap().bytes;
+        let mut v = {
+            drop(v);
+            open_with_quotas(&dir, 2, used + 10)
+        };
+        let before = std::fs::read(dir.path().join("v/a.md")).unwrap();
+        let err = try_write(&mut v, "a.md", &"x".repeat(100)).unwrap_err();
+        assert_eq!(err.details()["limit"], "vault_bytes");
+        assert_eq!(err.details()["current"], used);
+        assert_eq!(std::fs::read(dir.path().join("v/a.md")).unwrap(), before);
+        assert_eq!(v.read("a.md").unwrap().version, 1);
+        // Growing within the room left, and shrinking, are allowed.
+        try_write(&mut v, "a.md", "first!").unwrap();
+        try_write(&mut v, "a.md", "1").unwrap();
+        assert_usage_is_the_index_sum(&mut v);
+    }
+
+    #[test]
+    fn the_running_usage_follows_writes_deletes_scans_and_edits_from_outside() {
+        let (dir, mut v) = vault();
+        write(&mut v, "a.md", "one");
+        write(&mut v, "b.md", "two");
+        assert_usage_is_the_index_sum(&mut v);
+        write(&mut v, "a.md", &"longer ".repeat(50));
+        v.delete("b.md", None).unwrap();
+        assert_usage_is_the_index_sum(&mut v);
+        // A file grown outside the server and re-indexed by a read.
+        std::fs::write(dir.path().join("v/a.md"), "# Grown\n".repeat(300)).unwrap();
+        v.read("a.md").unwrap();
+        assert_usage_is_the_index_sum(&mut v);
+        assert_eq!(v.usage().unwrap().bytes, 8 * 300);
+        // A file copied in, found by the scan.
+        std::fs::write(dir.path().join("v/copied.md"), "hello").unwrap();
+        v.reconcile().unwrap();
+        assert_eq!(
+            v.usage().unwrap(),
+            Usage {
+                notes: 2,
+                bytes: 8 * 300 + 5
+            }
+        );
+        // Deleting a note the index never had leaves the usage alone.
+        v.delete("nothing.md", None).unwrap_err();
+        assert_usage_is_the_index_sum(&mut v);
+    }
+
+    #[test]
+    fn files_copied_in_past_the_quota_are_indexed_and_only_growth_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("v")).unwrap();
+        for i in 0..4 {
+            std::fs::write(dir.path().join(format!("v/n{i}.md")), "# Copied\nwords").unwrap();
+        }
+        let mut v = open_with_quotas(&dir, 2, 10_000);
+        let report = v.reconcile().unwrap();
+        assert_eq!(report.indexed, 4);
+        assert_eq!(v.search("words", None, &[], 10).unwrap().len(), 4);
+        let info = v.info(QuotaUse::default()).unwrap();
+        assert_eq!(
+            (
+                info.quota.notes_per_vault.used,
+                info.quota.notes_per_vault.max
+            ),
+            (4, 2)
+        );
+        assert_eq!(
+            try_write(&mut v, "new.md", "more").unwrap_err().code(),
+            "quota_exceeded"
+        );
+        // Editing a note already there is not growth in notes.
+        try_write(&mut v, "n0.md", "edited").unwrap();
+        v.delete("n1.md", None).unwrap();
+        v.delete("n2.md", None).unwrap();
+        assert_eq!(
+            try_write(&mut v, "new.md", "more").unwrap_err().code(),
+            "quota_exceeded",
+            "3 notes, still over 2"
+        );
+        v.delete("n3.md", None).unwrap();
+        try_write(&mut v, "new.md", "room again").unwrap();
+    }
+
+    #[test]
+    fn info_reports_counts_health_and_the_last_change() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("v")).unwrap();
+        std::fs::write(dir.path().join("v/broken.md"), "---\n: [\n---\nbody").unwrap();
+        let mut v = open_in(&dir);
+        let info = v.info(QuotaUse { max: 32, used: 1 }).unwrap();
+        assert_eq!((info.notes, info.bytes, info.sessions), (0, 0, 1));
+        assert!(info.index.last_scan.is_none(), "not scanned yet");
+        assert!(info.last_change.is_none());
+        v.reconcile().unwrap();
+        let info = v.info(QuotaUse::default()).unwrap();
+        assert!(!info.index.healthy, "a file could not be indexed");
+        assert_eq!(
+            (
+                info.index.files_at_last_scan,
+                info.index.skipped_at_last_scan
+            ),
+            (1, 1)
+        );
+        assert!(info.index.last_scan.is_some());
+
+        std::fs::remove_file(dir.path().join("v/broken.md")).unwrap();
+        v.rebuild(&mut |_, _| true).unwrap();
+        write(&mut v, "a.md", "#one #two");
+        write(&mut v, "b.md", "#two");
+        let written = v.read("b.md").unwrap();
+        let info = v.info(QuotaUse::default()).unwrap();
+        assert!(info.index.healthy);
+        assert_eq!((info.notes, info.tags, info.index.indexed_notes), (2, 2, 2));
+        assert_eq!(info.index.queued_full_text, 2);
+        assert_eq!(info.bytes, v.index().count_and_bytes().unwrap().1);
+        let last = info.last_change.clone().unwrap();
+        assert_eq!(Some(last.clone()), written.updated, "the newest write");
+        v.flush_full_text().unwrap();
+        v.delete("a.md", None).unwrap();
+        let info = v.info(QuotaUse::default()).unwrap();
+        assert_eq!(info.index.queued_full_text, 1);
+        assert!(info.last_change.unwrap() >= last, "a delete is a change");
     }
 }

@@ -12,7 +12,9 @@ use serde_json::json;
 use super::layout::{error_page, respond};
 use super::pages::{self, Editing, Searched};
 use super::render::{render_markdown, Wikilinks};
-use super::tool::{self, Backlinks, Failure, FolderPage, Links, NoteView, SearchResults};
+use super::tool::{
+    self, Backlinks, Failure, FolderPage, Links, NoteView, SearchResults, VaultUsage,
+};
 use crate::http::session::{safe_next, MaybeSignedIn, SignedIn, WebUser};
 use crate::http::AppState;
 
@@ -296,10 +298,15 @@ pub async fn search(
     }
 }
 
-/// `GET /account`: profile and MCP tokens (the token list is loaded by the script).
+/// `GET /account`: profile, the vault's use of its quotas (`vault_info`) and MCP tokens (the
+/// token list is loaded by the script).
 pub async fn account(State(state): State<AppState>, SignedIn(user): SignedIn) -> Response {
+    // The usage is an extra: without it the page still manages tokens.
+    let usage = tool::call::<VaultUsage>(&state, &user.caller, "vault_info", json!({}))
+        .await
+        .ok();
     respond(
         StatusCode::OK,
-        pages::account_page(&user, &state.public_url),
+        pages::account_page(&user, &state.public_url, usage.as_ref()),
     )
 }

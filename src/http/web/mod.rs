@@ -24,7 +24,7 @@ use axum::{middleware, Router};
 
 use crate::http::AppState;
 
-pub use layout::security_headers;
+pub use layout::{security_headers, CSP};
 
 /// The web app's routes, with the security headers on every response.
 pub fn routes() -> Router<AppState> {

@@ -6,7 +6,7 @@ use maud::{html, Markup, PreEscaped};
 
 use super::layout::{breadcrumbs, folder_of, folder_url, note_url, page, timestamp, SearchBox};
 use super::render::{encode_path, encode_query, sanitize_snippet};
-use super::tool::{FolderPage, ListedNote, NoteView, SearchHit};
+use super::tool::{FolderPage, ListedNote, NoteView, SearchHit, VaultUsage};
 use crate::http::session::WebUser;
 use crate::http::LoginKind;
 
@@ -505,8 +505,65 @@ console.log(await client.callTool({{ name: "search_notes", arguments: {{ query: 
 /// The lifetimes offered before the token API says which it allows (the script replaces them).
 const DEFAULT_TTLS: [(&str, &str); 3] = [("1d", "1 day"), ("7d", "7 days"), ("30d", "30 days")];
 
-/// The account page: profile, token creation (shown once, with set-up), the token list.
-pub fn account_page(user: &WebUser, public_url: &str) -> Markup {
+/// "12.3 MB"-style sizes for people (decimal units, as file managers show them).
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
+    if bytes < 1000 {
+        return format!("{bytes} bytes");
+    }
+    let mut value = bytes as f64 / 1000.0;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// The vault's use of its quotas, from `vault_info` (`None`: it could not be read just now).
+fn vault_usage(usage: Option<&VaultUsage>) -> Markup {
+    html! {
+        section.vault-usage aria-labelledby="vault-heading" {
+            h2 #vault-heading { "Your vault" }
+            @if let Some(u) = usage {
+                @let q = &u.quota;
+                dl.usage {
+                    dt { "Notes" }
+                    dd #usage-notes {
+                        meter min="0" max=(q.notes_per_vault.max) value=(q.notes_per_vault.used) {}
+                        " " (q.notes_per_vault.used) " of " (q.notes_per_vault.max)
+                    }
+                    dt { "Size" }
+                    dd #usage-bytes {
+                        meter min="0" max=(q.vault_bytes.max) value=(q.vault_bytes.used) {}
+                        " " (human_bytes(q.vault_bytes.used)) " of " (human_bytes(q.vault_bytes.max))
+                    }
+                    dt { "MCP sessions" }
+                    dd #usage-sessions {
+                        (q.sessions_per_user.used) " open, at most " (q.sessions_per_user.max)
+                    }
+                    dt { "Last change" }
+                    dd { (timestamp(u.last_change.as_deref())) }
+                    dt { "Search index" }
+                    dd #usage-index {
+                        @if u.index.healthy { "up to date" }
+                        @else { "some files could not be indexed; see the server log, then rebuild the index" }
+                    }
+                }
+                p.muted {
+                    "A note that would go past a limit is refused, and nothing stored is lost: "
+                    "delete notes to make room."
+                }
+            } @else {
+                p.muted { "Your vault's usage cannot be read right now." }
+            }
+        }
+    }
+}
+
+/// The account page: profile, the vault's usage, token creation (shown once, with set-up),
+/// the token list.
+pub fn account_page(user: &WebUser, public_url: &str, usage: Option<&VaultUsage>) -> Markup {
     let mcp_url = format!("{public_url}/mcp");
     html! {
         (page("Account", Some(user), &SearchBox::default(), html! {
@@ -524,6 +581,7 @@ pub fn account_page(user: &WebUser, public_url: &str) -> Markup {
                     }
                 }
             }
+            (vault_usage(usage))
             section.tokens aria-labelledby="tokens-heading" {
                 h2 #tokens-heading { "MCP access tokens" }
                 p {
@@ -640,7 +698,7 @@ mod tests {
 
     #[test]
     fn signed_in_pages_carry_csrf_search_and_sign_out() {
-        let html = account_page(&user(), "http://127.0.0.1:7860").into_string();
+        let html = account_page(&user(), "http://127.0.0.1:7860", None).into_string();
         assert!(
             html.contains(r#"<meta name="csrf-token" content="csrf-123">"#),
             "{html}"
@@ -852,7 +910,7 @@ mod tests {
 
     #[test]
     fn account_page_has_token_form_ids() {
-        let html = account_page(&user(), "http://h").into_string();
+        let html = account_page(&user(), "http://h", None).into_string();
         for id in [
             "token-name",
             "token-ttl",
@@ -865,5 +923,28 @@ mod tests {
             assert!(html.contains(&format!(r#"id="{id}""#)), "{id}");
         }
         assert!(html.contains("u1"), "user id shown");
+    }
+
+    #[test]
+    fn account_page_shows_the_vaults_use_of_its_quotas() {
+        let usage: VaultUsage = serde_json::from_value(serde_json::json!({
+            "notes": 3, "bytes": 1_500_000, "sessions": 1,
+            "quota": {
+                "notes_per_vault": {"max": 5000, "used": 3},
+                "vault_bytes": {"max": 1_073_741_824u64, "used": 1_500_000},
+                "sessions_per_user": {"max": 32, "used": 1},
+            },
+            "index": {"healthy": true},
+            "last_change": "2025-06-01T10:20:30Z",
+        }))
+        .unwrap();
+        let html = account_page(&user(), "http://h", Some(&usage)).into_string();
+        assert!(html.contains("Your vault"));
+        assert!(html.contains("3 of 5000"), "{html}");
+        assert!(html.contains("1.5 MB of 1.1 GB"), "{html}");
+        assert!(html.contains("1 open, at most 32"));
+        assert!(html.contains("2025-06-01 10:20"));
+        let html = account_page(&user(), "http://h", None).into_string();
+        assert!(html.contains("cannot be read right now"));
     }
 }

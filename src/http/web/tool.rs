@@ -83,7 +83,7 @@ pub fn status_for_code(code: &str) -> StatusCode {
         | "invalid_query"
         | "invalid_uri" => StatusCode::BAD_REQUEST,
         "too_large" => StatusCode::PAYLOAD_TOO_LARGE,
-        "insufficient_scope" => StatusCode::FORBIDDEN,
+        "insufficient_scope" | "quota_exceeded" => StatusCode::FORBIDDEN,
         "rate_limited" => StatusCode::TOO_MANY_REQUESTS,
         "client_request_failed" => StatusCode::BAD_GATEWAY,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -220,6 +220,34 @@ pub struct Links {
     pub links: Vec<OutgoingLink>,
 }
 
+/// A quota and its use, as `vault_info` reports it.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct QuotaUse {
+    pub max: u64,
+    pub used: u64,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct Quotas {
+    pub notes_per_vault: QuotaUse,
+    pub vault_bytes: QuotaUse,
+    pub sessions_per_user: QuotaUse,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct IndexHealth {
+    pub healthy: bool,
+}
+
+/// What the account page shows of `vault_info`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct VaultUsage {
+    pub quota: Quotas,
+    pub index: IndexHealth,
+    #[serde(default)]
+    pub last_change: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,6 +275,7 @@ mod tests {
         assert_eq!(status_for_code("invalid_path"), StatusCode::BAD_REQUEST);
         assert_eq!(status_for_code("too_large"), StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(status_for_code("insufficient_scope"), StatusCode::FORBIDDEN);
+        assert_eq!(status_for_code("quota_exceeded"), StatusCode::FORBIDDEN);
         assert_eq!(
             status_for_code("io_error"),
             StatusCode::INTERNAL_SERVER_ERROR
