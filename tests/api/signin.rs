@@ -617,3 +617,72 @@ async fn space_mode_without_oauth_variables_says_sign_in_is_not_configured() {
     assert!(resp.headers().contains_key("content-security-policy"));
     assert!(resp.text().await.unwrap().contains("OPENID_PROVIDER_URL"));
 }
+
+#[tokio::test]
+async fn a_framed_page_gets_its_own_session_from_the_popups_one_time_code() {
+    let idp = Idp::start(IdpConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = space_app(dir.path(), &idp).await;
+    // The popup: a top-level window, signed in through the provider.
+    let mut popup = Browser::new();
+    let resp = popup
+        .get(&format!("{}/login?popup=1&next=/account", app.base))
+        .await;
+    let authorize = location(&resp);
+    let resp = popup.get(&format!("{authorize}&login_hint=alice")).await;
+    let callback = location(&resp);
+    let resp = popup.get(&callback).await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::OK,
+        "the popup ends on a page, not a redirect"
+    );
+    assert!(popup.cookie("vault_session").is_some());
+    let page = resp.text().await.unwrap();
+    let at = page
+        .find("data-handoff=\"")
+        .expect("the page carries the code")
+        + 14;
+    let code = page[at..at + page[at..].find('"').unwrap()].to_string();
+    assert!(
+        page.contains("/assets/app.js"),
+        "the script hands it to the opener"
+    );
+    // The frame trades the code for a session of its own, once, from this server's page only.
+    let url = format!("{}/login/handoff", app.base);
+    let mut frame = Browser::new();
+    let resp = frame
+        .send(Method::POST, &url, |r| r.json(&json!({ "code": code })))
+        .await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::FORBIDDEN,
+        "no Origin: not from our page"
+    );
+    let resp = frame
+        .send(Method::POST, &url, |r| {
+            r.header("origin", &app.base).json(&json!({ "code": code }))
+        })
+        .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let frame_cookie = frame.cookie("vault_session").unwrap().to_string();
+    assert_ne!(Some(frame_cookie.as_str()), popup.cookie("vault_session"));
+    assert_eq!(
+        frame
+            .get(&format!("{}/api/tokens", app.base))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let mut again = Browser::new();
+    let resp = again
+        .send(Method::POST, &url, |r| {
+            r.header("origin", &app.base).json(&json!({ "code": code }))
+        })
+        .await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::UNAUTHORIZED,
+        "the code works once"
+    );
+}
