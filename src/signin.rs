@@ -26,6 +26,17 @@ const METADATA_TTL: Duration = Duration::from_secs(600);
 /// Longest wait for the provider on any one call.
 const PROVIDER_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The client as discovery configures it: authorization URL set, token and userinfo URLs as
+/// the provider's document says.
+type Client = CoreClient<
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
+
 /// Why a sign-in could not be completed.
 #[derive(Debug, thiserror::Error)]
 pub enum SignInError {
@@ -100,19 +111,7 @@ impl SignIn {
         Ok(m)
     }
 
-    async fn client(
-        &self,
-    ) -> Result<
-        CoreClient<
-            openidconnect::EndpointSet,
-            openidconnect::EndpointNotSet,
-            openidconnect::EndpointNotSet,
-            openidconnect::EndpointNotSet,
-            openidconnect::EndpointMaybeSet,
-            openidconnect::EndpointMaybeSet,
-        >,
-        SignInError,
-    > {
+    async fn client(&self) -> Result<Client, SignInError> {
         Ok(CoreClient::from_provider_metadata(
             self.metadata().await?,
             ClientId::new(self.config.client_id.clone()),
@@ -196,14 +195,7 @@ impl SignIn {
 
     async fn user_info(
         &self,
-        client: &CoreClient<
-            openidconnect::EndpointSet,
-            openidconnect::EndpointNotSet,
-            openidconnect::EndpointNotSet,
-            openidconnect::EndpointNotSet,
-            openidconnect::EndpointMaybeSet,
-            openidconnect::EndpointMaybeSet,
-        >,
+        client: &Client,
         access_token: &AccessToken,
         claims: &openidconnect::core::CoreIdTokenClaims,
     ) -> Option<CoreUserInfoClaims> {

@@ -739,7 +739,7 @@ async fn web_mode(global: &Global, args: &WebArgs) -> Fallible<u64> {
     let link = server
         .login_link
         .clone()
-        .ok_or("the server's banner has no login link")?;
+        .ok_or("the server printed no login link (a version without the web app?)")?;
     let http = web::page_client()?;
     let cookie = web::sign_in(&http, &link, &server.url)
         .await

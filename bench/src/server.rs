@@ -17,6 +17,8 @@ use tokio::sync::oneshot;
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 const STDERR_TAIL: usize = 40;
+/// How long after `listening on` the login link may take to follow.
+const LINK_GRACE: Duration = Duration::from_secs(2);
 
 /// The server's `MODE`: what the bench signs in with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -223,25 +225,49 @@ struct Banner {
 }
 
 /// Sends the banner once it is complete: at `listening on`, or with `want_link` at the login
-/// link (which the server prints after it, in the same write).
+/// link, which the server prints after it in the same write; a server that prints none (one
+/// that predates the web app) gets `LINK_GRACE` before the banner goes without it.
 async fn drain_stdout(out: impl AsyncRead + Unpin, want_link: bool, tx: oneshot::Sender<Banner>) {
     let mut lines = BufReader::new(out).lines();
     let mut tx = Some(tx);
-    let mut url = None;
+    let mut url: Option<String> = None;
+    let mut send = |url: &str, login_link: Option<String>| {
+        if let Some(tx) = tx.take() {
+            let _ = tx.send(Banner {
+                url: url.to_string(),
+                login_link,
+            });
+        }
+    };
+    let mut link_deadline = None;
     // Keep reading after the banner: a full pipe would block the server's next write.
-    while let Ok(Some(line)) = lines.next_line().await {
+    loop {
+        let next = match (&url, link_deadline) {
+            (Some(u), Some(deadline)) => {
+                // `next_line` is cancel-safe: a timeout loses no output.
+                match tokio::time::timeout_at(deadline, lines.next_line()).await {
+                    Ok(next) => next,
+                    Err(_) => {
+                        send(u, None);
+                        link_deadline = None;
+                        continue;
+                    }
+                }
+            }
+            _ => lines.next_line().await,
+        };
+        let Ok(Some(line)) = next else { break };
         if url.is_none() {
             url = listening_url(&line);
+            if url.is_some() && want_link {
+                link_deadline = Some(tokio::time::Instant::now() + LINK_GRACE);
+            }
         }
         let login_link = login_link(&line);
-        if let Some(url) = &url {
+        if let Some(u) = &url {
             if !want_link || login_link.is_some() {
-                if let Some(tx) = tx.take() {
-                    let _ = tx.send(Banner {
-                        url: url.clone(),
-                        login_link,
-                    });
-                }
+                send(u, login_link);
+                link_deadline = None;
             }
         }
     }
@@ -366,6 +392,42 @@ mod tests {
             login_link("login link: https://x.example/login/local?code=1 (once)").as_deref(),
             Some("https://x.example/login/local?code=1")
         );
+    }
+
+    #[tokio::test]
+    async fn banner_waits_for_the_login_link_only_when_asked() {
+        let local = b"listening on http://127.0.0.1:9\nMCP endpoint: http://bench.invalid/mcp\n\
+            web page (one-time login link): http://bench.invalid/login/local?code=abc\n\
+            bearer token for user `local` (valid 30days):\nxyz\n";
+        let (tx, rx) = oneshot::channel();
+        drain_stdout(&local[..], true, tx).await;
+        let banner = rx.await.unwrap();
+        assert_eq!(banner.url, "http://127.0.0.1:9");
+        assert_eq!(
+            banner.login_link.as_deref(),
+            Some("http://bench.invalid/login/local?code=abc")
+        );
+
+        let (tx, rx) = oneshot::channel();
+        drain_stdout(&local[..], false, tx).await;
+        assert_eq!(rx.await.unwrap().login_link, None, "sent at `listening on`");
+
+        // A server without the web app: the banner goes without a link after the grace.
+        let (mut server, out) = tokio::io::duplex(1024);
+        tokio::io::AsyncWriteExt::write_all(&mut server, b"listening on http://127.0.0.1:9\n")
+            .await
+            .unwrap();
+        let (tx, rx) = oneshot::channel();
+        tokio::spawn(drain_stdout(out, true, tx));
+        let banner = tokio::time::timeout(LINK_GRACE * 3, rx)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (banner.url.as_str(), banner.login_link),
+            ("http://127.0.0.1:9", None)
+        );
+        drop(server);
     }
 
     #[test]

@@ -106,6 +106,18 @@ pub struct TokenInfo {
     pub last_used_at: Option<u64>,
 }
 
+/// A [`TokenInfo`] from a row of (jti, name, scope, created, expires, last_used).
+fn token_info(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenInfo> {
+    Ok(TokenInfo {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        scope: r.get(2)?,
+        created_at: r.get::<_, i64>(3)?.max(0) as u64,
+        expires_at: r.get::<_, i64>(4)?.max(0) as u64,
+        last_used_at: r.get::<_, Option<i64>>(5)?.map(|t| t.max(0) as u64),
+    })
+}
+
 /// What is recorded about a newly issued token.
 pub struct NewToken<'a> {
     pub jti: &'a str,
@@ -313,16 +325,7 @@ impl AccountStore {
                  WHERE user_id = ?1 AND expires > ?2 AND (revoked_at IS NULL OR revoked_at > ?2)
                  ORDER BY created DESC, jti",
             )?;
-            let rows = stmt.query_map(params![user, now_secs() as i64], |r| {
-                Ok(TokenInfo {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    scope: r.get(2)?,
-                    created_at: r.get::<_, i64>(3)?.max(0) as u64,
-                    expires_at: r.get::<_, i64>(4)?.max(0) as u64,
-                    last_used_at: r.get::<_, Option<i64>>(5)?.map(|t| t.max(0) as u64),
-                })
-            })?;
+            let rows = stmt.query_map(params![user, now_secs() as i64], token_info)?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
         .await
@@ -340,16 +343,7 @@ impl AccountStore {
                 "SELECT jti, name, scope, created, expires, last_used FROM tokens
                  WHERE user_id = ?1 AND jti = ?2",
                 params![user, jti],
-                |r| {
-                    Ok(TokenInfo {
-                        id: r.get(0)?,
-                        name: r.get(1)?,
-                        scope: r.get(2)?,
-                        created_at: r.get::<_, i64>(3)?.max(0) as u64,
-                        expires_at: r.get::<_, i64>(4)?.max(0) as u64,
-                        last_used_at: r.get::<_, Option<i64>>(5)?.map(|t| t.max(0) as u64),
-                    })
-                },
+                token_info,
             )
             .optional()?)
         })

@@ -317,42 +317,24 @@
     }
 
     function row(t) {
-      var tr = document.createElement('tr');
-      tr.className = 'token-row';
-      tr.setAttribute('data-id', t.id);
-      var cells = [
-        t.name,
-        t.scope === 'write' ? 'read and write' : 'read only',
-        when(t.created_at),
-        when(t.expires_at),
-        t.last_used_at ? when(t.last_used_at) : 'never',
-      ];
-      cells.forEach(function (text) {
-        var td = document.createElement('td');
-        td.textContent = text;
-        tr.appendChild(td);
+      return actionRow({
+        className: 'token-row',
+        id: t.id,
+        cells: [
+          t.name,
+          t.scope === 'write' ? 'read and write' : 'read only',
+          when(t.created_at),
+          when(t.expires_at),
+          t.last_used_at ? when(t.last_used_at) : 'never',
+        ],
+        button: 'revoke danger',
+        label: 'Revoke',
+        ariaLabel: 'Revoke the token ' + t.name,
+        confirm: 'Revoke the token "' + t.name + '"? Clients using it lose access at once.',
+        url: '/api/tokens/' + encodeURIComponent(t.id),
+        done: showCount,
+        errEl: errEl,
       });
-      var td = document.createElement('td');
-      var b = document.createElement('button');
-      b.type = 'button';
-      b.className = 'revoke danger';
-      b.textContent = 'Revoke';
-      b.setAttribute('aria-label', 'Revoke the token ' + t.name);
-      b.addEventListener('click', async function () {
-        if (!window.confirm('Revoke the token "' + t.name + '"? Clients using it lose access at once.')) return;
-        b.disabled = true;
-        var res = await api('DELETE', '/api/tokens/' + encodeURIComponent(t.id));
-        if (res.ok || res.status === 404) {
-          tr.remove();
-          showCount();
-        } else {
-          b.disabled = false;
-          say(errEl, errorText(res));
-        }
-      });
-      td.appendChild(b);
-      tr.appendChild(td);
-      return tr;
     }
 
     async function load() {
@@ -412,6 +394,40 @@
     setupClients(errEl);
   }
 
+  // A table row of text cells and one button that DELETEs `url` after a confirmation, then
+  // removes the row (tokens and connected applications share it).
+  function actionRow(o) {
+    var tr = document.createElement('tr');
+    tr.className = o.className;
+    tr.setAttribute('data-id', o.id);
+    o.cells.forEach(function (text) {
+      var td = document.createElement('td');
+      td.textContent = text;
+      tr.appendChild(td);
+    });
+    var td = document.createElement('td');
+    var b = document.createElement('button');
+    b.type = 'button';
+    b.className = o.button;
+    b.textContent = o.label;
+    b.setAttribute('aria-label', o.ariaLabel);
+    b.addEventListener('click', async function () {
+      if (!window.confirm(o.confirm)) return;
+      b.disabled = true;
+      var res = await api('DELETE', o.url);
+      if (res.ok || res.status === 404) {
+        tr.remove();
+        o.done();
+      } else {
+        b.disabled = false;
+        say(o.errEl, errorText(res));
+      }
+    });
+    td.appendChild(b);
+    tr.appendChild(td);
+    return tr;
+  }
+
   // Connected applications (OAuth grants): listed, and disconnected one by one.
   function setupClients(errEl) {
     var list = $('#client-list');
@@ -427,36 +443,19 @@
     }
 
     function row(c) {
-      var tr = document.createElement('tr');
-      tr.className = 'client-row';
-      tr.setAttribute('data-id', c.id);
       var access = (c.scope || '').split(' ').indexOf('notes:write') >= 0 ? 'read and write' : 'read only';
-      [c.name + ' (' + c.client_id + ')', access, when(c.created_at), when(c.last_used_at)].forEach(function (text) {
-        var td = document.createElement('td');
-        td.textContent = text;
-        tr.appendChild(td);
+      return actionRow({
+        className: 'client-row',
+        id: c.id,
+        cells: [c.name + ' (' + c.client_id + ')', access, when(c.created_at), when(c.last_used_at)],
+        button: 'disconnect danger',
+        label: 'Disconnect',
+        ariaLabel: 'Disconnect ' + c.name,
+        confirm: 'Disconnect "' + c.name + '"? It loses access at once.',
+        url: '/api/clients/' + encodeURIComponent(c.id),
+        done: showCount,
+        errEl: errEl,
       });
-      var td = document.createElement('td');
-      var b = document.createElement('button');
-      b.type = 'button';
-      b.className = 'disconnect danger';
-      b.textContent = 'Disconnect';
-      b.setAttribute('aria-label', 'Disconnect ' + c.name);
-      b.addEventListener('click', async function () {
-        if (!window.confirm('Disconnect "' + c.name + '"? It loses access at once.')) return;
-        b.disabled = true;
-        var res = await api('DELETE', '/api/clients/' + encodeURIComponent(c.id));
-        if (res.ok || res.status === 404) {
-          tr.remove();
-          showCount();
-        } else {
-          b.disabled = false;
-          say(errEl, errorText(res));
-        }
-      });
-      td.appendChild(b);
-      tr.appendChild(td);
-      return tr;
     }
 
     (async function () {
