@@ -159,6 +159,18 @@ impl Session {
         Ok(session)
     }
 
+    /// Another handle on this session whose request ids start at `first_id`, for requests in
+    /// flight at once on one session (the paced streams), which must not share an id. Only
+    /// one of the handles should [`close`](Session::close) the session.
+    pub fn fork(&self, first_id: u64) -> Session {
+        Session {
+            http: self.http.clone(),
+            endpoint: self.endpoint.clone(),
+            headers: self.headers.clone(),
+            next_id: first_id,
+        }
+    }
+
     fn post(&self, body: String) -> reqwest::RequestBuilder {
         self.http
             .post(&self.endpoint)

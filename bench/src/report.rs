@@ -199,6 +199,73 @@ pub fn render_pages(rows: &[PageRow]) -> String {
     layout(&header, &cells)
 }
 
+/// One line of the flood table: user B's figures in a phase, and user A's flood if any.
+#[derive(Clone, Debug)]
+pub struct FloodRow {
+    pub phase: String,
+    /// B's successful requests per second.
+    pub b_rps: f64,
+    /// B's p50, p99 and max in microseconds, from each request's scheduled time.
+    pub b_latency: Option<[u64; 3]>,
+    /// Every failed request of B (the check wants none).
+    pub b_errors: u64,
+    /// A's flood, when it ran in this phase.
+    pub a: Option<FloodSide>,
+    pub rss: Option<u64>,
+}
+
+/// What the flooding user got.
+#[derive(Clone, Copy, Debug)]
+pub struct FloodSide {
+    /// Requests A sent per second.
+    pub sent_rps: f64,
+    pub ok: u64,
+    pub limited: u64,
+    /// Failures other than 429 (and requests the bench could not send).
+    pub other: u64,
+}
+
+pub fn render_flood(rows: &[FloodRow]) -> String {
+    let header = [
+        "phase",
+        "B req/s",
+        "B p50 ms",
+        "B p99 ms",
+        "B max ms",
+        "B errors",
+        "A sent req/s",
+        "A 2xx",
+        "A 429",
+        "A other",
+        "server RSS",
+    ];
+    let dash = || "-".to_string();
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let [p50, p99, max] = match r.b_latency {
+                Some(p) => p.map(format_ms),
+                None => [dash(), dash(), dash()],
+            };
+            let a = |f: fn(&FloodSide) -> String| r.a.as_ref().map_or_else(dash, f);
+            vec![
+                r.phase.clone(),
+                format!("{:.1}", r.b_rps),
+                p50,
+                p99,
+                max,
+                r.b_errors.to_string(),
+                a(|a| format!("{:.0}", a.sent_rps)),
+                a(|a| a.ok.to_string()),
+                a(|a| a.limited.to_string()),
+                a(|a| a.other.to_string()),
+                format_bytes(r.rss),
+            ]
+        })
+        .collect();
+    layout(&header, &cells)
+}
+
 /// A two-column `metric  value` table (the scale report).
 pub fn render_pairs(pairs: &[(String, String)]) -> String {
     let cells: Vec<Vec<String>> = pairs

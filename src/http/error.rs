@@ -19,6 +19,21 @@ pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
+/// 408 for a request that ran out of time. The work it started is not called back: a write
+/// already queued on the user's actor still completes, so the outcome is unknown, and the
+/// answer says so (JSON-RPC shaped on `/mcp`, where clients parse those).
+pub fn timed_out(json_rpc: bool) -> Response {
+    let message = "the request took too long; its outcome is unknown (a change may still be \
+                   applied): read the note and its version before retrying a write";
+    if json_rpc {
+        let err = RpcError::new(INTERNAL_ERROR, message)
+            .with_data(json!({ "code": "timeout", "outcome": "unknown" }));
+        return rpc_error(StatusCode::REQUEST_TIMEOUT, &Value::Null, err);
+    }
+    let body = json!({ "error": "timeout", "error_description": message, "outcome": "unknown" });
+    (StatusCode::REQUEST_TIMEOUT, Json(body)).into_response()
+}
+
 /// A JSON-RPC error body with an HTTP status.
 pub fn rpc_error(status: StatusCode, id: &Value, err: RpcError) -> Response {
     (status, Json(err.to_response(id))).into_response()

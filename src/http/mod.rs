@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::error_handling::HandleErrorLayer;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
 use axum::{middleware, BoxError, Router};
@@ -106,23 +106,20 @@ fn oauth_routes() -> Router<AppState> {
 /// The application's routes, with their layers.
 pub fn router(state: AppState, layers: Layers) -> Router {
     let overload = ServiceBuilder::new()
-        .layer(HandleErrorLayer::new(|err: BoxError| async move {
-            if err.is::<tower::timeout::error::Elapsed>() {
-                error::json_error(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "timeout",
-                    "the request took too long",
-                )
-                .into_response()
-            } else {
-                error::json_error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "overloaded",
-                    "the server is at capacity; retry shortly",
-                )
-                .into_response()
-            }
-        }))
+        .layer(HandleErrorLayer::new(
+            |uri: Uri, err: BoxError| async move {
+                if err.is::<tower::timeout::error::Elapsed>() {
+                    error::timed_out(uri.path() == "/mcp")
+                } else {
+                    error::json_error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "overloaded",
+                        "the server is at capacity; retry shortly",
+                    )
+                    .into_response()
+                }
+            },
+        ))
         .load_shed()
         .concurrency_limit(layers.max_in_flight)
         .timeout(layers.request_timeout);

@@ -5,6 +5,8 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
+use futures_util::StreamExt;
+
 use crate::helpers::*;
 
 /// Every file under `dir` with its bytes, to prove nothing changed.
@@ -206,4 +208,32 @@ async fn wrong_json_types_in_arguments_are_invalid_arguments() {
         );
     }
     assert_eq!(snapshot(&app.data.join("vaults")), before);
+}
+
+#[tokio::test]
+async fn a_request_that_runs_out_of_time_says_its_outcome_is_unknown() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_env_in(dir.path(), &[("REQUEST_TIMEOUT", "300ms")], |_| {}).await;
+    let t = app.token("alice");
+    // A body that starts and then stalls: the request cannot finish within its time.
+    let stalled =
+        futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"{"))])
+            .chain(futures_util::stream::once(async {
+                tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+                Ok(bytes::Bytes::from_static(b"}"))
+            }));
+    let resp = app
+        .post(&t, None)
+        .body(reqwest::Body::wrap_stream(stalled))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), reqwest::StatusCode::REQUEST_TIMEOUT);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["jsonrpc"], "2.0", "JSON-RPC shaped on /mcp: {body}");
+    assert_eq!(body["error"]["data"]["outcome"], "unknown");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("version"));
 }
