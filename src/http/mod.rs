@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::error_handling::HandleErrorLayer;
-use axum::http::{StatusCode, Uri};
+use axum::http::{Method, StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
 use axum::{middleware, BoxError, Router};
@@ -105,25 +105,7 @@ fn oauth_routes() -> Router<AppState> {
 
 /// The application's routes, with their layers.
 pub fn router(state: AppState, layers: Layers) -> Router {
-    let overload = ServiceBuilder::new()
-        .layer(HandleErrorLayer::new(
-            |uri: Uri, err: BoxError| async move {
-                if err.is::<tower::timeout::error::Elapsed>() {
-                    error::timed_out(uri.path() == "/mcp")
-                } else {
-                    error::json_error(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "overloaded",
-                        "the server is at capacity; retry shortly",
-                    )
-                    .into_response()
-                }
-            },
-        ))
-        .load_shed()
-        .concurrency_limit(layers.max_in_flight)
-        .timeout(layers.request_timeout);
-    Router::new()
+    let routes = Router::new()
         .route(
             "/mcp",
             get(mcp::open_stream)
@@ -148,8 +130,32 @@ pub fn router(state: AppState, layers: Layers) -> Router {
             state.clone(),
             origin::check_origin,
         ))
-        .layer(overload)
-        // Outermost, so refusals by the layers above are counted too.
+        // Inside the router, where the matched route template is known.
         .layer(middleware::from_fn(observe::record))
-        .with_state(state)
+        .with_state(state);
+    // Around the whole router, so that `max_in_flight` is one limit for the process:
+    // `Router::layer` would give every route (and method) a limit of its own.
+    let timeout = layers.request_timeout;
+    let guarded = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(
+            move |method: Method, uri: Uri, err: BoxError| async move {
+                let (resp, took) = if err.is::<tower::timeout::error::Elapsed>() {
+                    (error::timed_out(uri.path() == "/mcp"), timeout)
+                } else {
+                    let resp = error::json_error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "overloaded",
+                        "the server is at capacity; retry shortly",
+                    );
+                    (resp.into_response(), std::time::Duration::ZERO)
+                };
+                observe::refused(&method, resp.status(), took);
+                resp
+            },
+        ))
+        .load_shed()
+        .concurrency_limit(layers.max_in_flight)
+        .timeout(layers.request_timeout)
+        .service(routes);
+    Router::new().fallback_service(guarded)
 }

@@ -162,6 +162,19 @@ pub async fn record(req: Request, next: Next) -> Response {
     resp
 }
 
+/// Count a request the overload layers refused (408, 503) before it reached a route.
+pub fn refused(method: &Method, status: StatusCode, elapsed: std::time::Duration) {
+    static OTHER: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("other"));
+    crate::metrics::request(
+        method_label(method),
+        OTHER.clone(),
+        RpcCall::NONE.method,
+        RpcCall::NONE.tool,
+        status.as_u16(),
+        elapsed,
+    );
+}
+
 /// `GET /metrics` on the main port: only with `Authorization: Bearer <METRICS_TOKEN>`, and
 /// not there at all without one.
 pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {

@@ -237,3 +237,53 @@ async fn a_request_that_runs_out_of_time_says_its_outcome_is_unknown() {
         .unwrap()
         .contains("version"));
 }
+
+#[tokio::test]
+async fn max_in_flight_is_one_limit_for_the_whole_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_env_in(
+        dir.path(),
+        &[("MAX_IN_FLIGHT", "1"), ("REQUEST_TIMEOUT", "5s")],
+        |_| {},
+    )
+    .await;
+    let t = app.token("alice");
+    // One request holds the only slot: its body arrives slowly.
+    let stalled =
+        futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"{"))])
+            .chain(futures_util::stream::once(async {
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                Ok(bytes::Bytes::from_static(b"}"))
+            }));
+    let slow = app
+        .post(&t, None)
+        .body(reqwest::Body::wrap_stream(stalled))
+        .send();
+    let slow = tokio::spawn(slow);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Any other route, any method: the server is at capacity.
+    let health = app
+        .client
+        .get(format!("{}/health", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    let slow = slow.await.unwrap().unwrap();
+    assert_eq!(
+        slow.status(),
+        reqwest::StatusCode::BAD_REQUEST,
+        "{{}} is no JSON-RPC message"
+    );
+    let health = app
+        .client
+        .get(format!("{}/health", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        health.status(),
+        reqwest::StatusCode::OK,
+        "the slot is free again"
+    );
+}
