@@ -159,6 +159,16 @@ impl Revocations {
     }
 }
 
+/// The revocation key of grant `id`.
+pub fn grant_key(id: &str) -> String {
+    format!("grant:{id}")
+}
+
+/// The grant id inside a key made by [`grant_key`].
+pub fn grant_of_key(key: &str) -> Option<&str> {
+    key.strip_prefix("grant:")
+}
+
 /// A freshly minted token and the facts the account page records about it.
 #[derive(Debug, Clone)]
 pub struct Minted {
@@ -340,10 +350,10 @@ impl TokenKeys {
             }
         };
         // Checked on every request, cache or not: a revocation is in force at once.
-        let grant_revoked = verified.grant.as_ref().is_some_and(|g| {
-            self.revocations
-                .is_revoked(&crate::accounts::oauth::grant_key(g), now)
-        });
+        let grant_revoked = verified
+            .grant
+            .as_ref()
+            .is_some_and(|g| self.revocations.is_revoked(&grant_key(g), now));
         if grant_revoked || self.revocations.is_revoked(&verified.jti, now) {
             return Err(AuthError::Invalid(
                 AuthFailure::Revoked,
@@ -354,7 +364,7 @@ impl TokenKeys {
             let mut usage = self.usage.lock().unwrap_or_else(PoisonError::into_inner);
             usage.insert(verified.jti.clone(), now);
             if let Some(g) = &verified.grant {
-                usage.insert(crate::accounts::oauth::grant_key(g), now);
+                usage.insert(grant_key(g), now);
             }
         }
         Ok(verified)

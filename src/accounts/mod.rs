@@ -169,7 +169,7 @@ impl AccountStore {
             let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
             for row in rows {
                 let (id, at) = row?;
-                revocations.insert(&oauth::grant_key(&id), at.max(0) as u64);
+                revocations.insert(&crate::auth::grant_key(&id), at.max(0) as u64);
             }
         }
         Ok(AccountStore {
@@ -385,7 +385,7 @@ impl AccountStore {
                     "UPDATE grants SET last_used = max(last_used, ?2) WHERE id = ?1",
                 )?;
                 for (key, at) in pending {
-                    match oauth::grant_of_key(&key) {
+                    match crate::auth::grant_of_key(&key) {
                         Some(id) => grant.execute(params![id, at as i64])?,
                         None => token.execute(params![key, at as i64])?,
                     };

@@ -11,17 +11,7 @@ use serde::Serialize;
 use vault_actors::UserId;
 
 use super::{digest, AccountStore, AccountsError};
-use crate::auth::now_secs;
-
-/// The revocation key of grant `id`.
-pub fn grant_key(id: &str) -> String {
-    format!("grant:{id}")
-}
-
-/// The grant id inside a key made by [`grant_key`].
-pub fn grant_of_key(key: &str) -> Option<&str> {
-    key.strip_prefix("grant:")
-}
+use crate::auth::{grant_key, now_secs};
 
 /// A client registered through RFC 7591 dynamic registration.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,37 +13,10 @@ use serde_json::Value;
 use vault_actors::mcp::jsonrpc::{nesting_depth, Message, RpcError, INVALID_REQUEST, PARSE_ERROR};
 use vault_actors::Caller;
 
+use super::client::{audit_limited, client_ip, origin_of};
 use super::error::{rpc_error, unauthorized};
-use super::oauth::client_ip;
 use super::AppState;
 use crate::auth::{AuthError, Verified};
-
-/// Where a request comes from, for the audit log: the client IP (see [`client_ip`]) and its
-/// user agent.
-pub fn origin_of(parts: &Parts) -> crate::audit::Origin {
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(p)| *p);
-    crate::audit::Origin::new(
-        client_ip(&parts.headers, peer),
-        parts
-            .headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok()),
-    )
-}
-
-/// The request's [`crate::audit::Origin`], as an extractor.
-pub struct RequestOrigin(pub crate::audit::Origin);
-
-impl<S: Send + Sync> FromRequestParts<S> for RequestOrigin {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(RequestOrigin(origin_of(parts)))
-    }
-}
 
 /// The caller proven by a valid bearer token. Only the `Authorization` header counts: the
 /// web page's session cookie is never a credential here.
@@ -102,23 +75,6 @@ impl FromRequestParts<AppState> for Bearer {
         crate::metrics::user_seen(&verified.caller.user);
         Ok(Bearer(verified))
     }
-}
-
-/// Record a rate-limit refusal in the audit log.
-pub fn audit_limited(
-    state: &AppState,
-    parts: &Parts,
-    user: Option<&str>,
-    limited: &super::limits::Limited,
-) {
-    let detail = serde_json::json!({
-        "scope": limited.scope,
-        "retry_after": limited.retry_after_secs,
-        "path": parts.uri.path(),
-    });
-    state
-        .audit
-        .record("rate_limited", user, &origin_of(parts), detail);
 }
 
 /// The 401 for a refused token, counted by reason.

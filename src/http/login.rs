@@ -14,8 +14,8 @@ use maud::{html, Markup, DOCTYPE};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::client::{client_ip, RequestOrigin};
 use super::error::json_error;
-use super::extract::RequestOrigin;
 use super::session::{
     cookie, csrf_refused, safe_next, same_secret, LoginKind, MaybeSignedIn, CSRF_HEADER,
 };
@@ -77,7 +77,7 @@ pub async fn start(
     headers: HeaderMap,
     Query(q): Query<LoginQuery>,
 ) -> Response {
-    let ip = super::oauth::client_ip(&headers, Some(peer));
+    let ip = client_ip(&headers, Some(peer));
     if let Err(limited) = state.limits.sign_in(ip) {
         let detail = json!({ "scope": limited.scope, "retry_after": limited.retry_after_secs });
         let agent = headers

@@ -17,8 +17,9 @@ use vault_actors::mcp::jsonrpc::{Message, RpcError, INTERNAL_ERROR, INVALID_REQU
 use vault_actors::mcp::protocol;
 use vault_actors::user_actor::ActorError;
 
+use super::client::RequestOrigin;
 use super::error::{actor_error, json_error, rpc_error};
-use super::extract::{accepts, not_acceptable, Authenticated, RequestOrigin, RpcBody};
+use super::extract::{accepts, not_acceptable, Authenticated, RpcBody};
 use super::observe::RpcCall;
 use super::AppState;
 use crate::audit::Origin;

@@ -4,6 +4,7 @@
 //! header); it never touches a vault file or SQL. It turns a request into a call on the
 //! [`Supervisor`] and the actor's reply into a response.
 
+mod client;
 mod error;
 mod extract;
 pub mod limits;

@@ -25,8 +25,8 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use vault_actors::UserId;
 
+use super::client::{client_ip, RequestOrigin};
 use super::error::json_error;
-use super::extract::RequestOrigin;
 use super::login::message_page;
 use super::session::{csrf_refused, same_secret, url_encode, MaybeSignedIn, WebApi};
 use super::AppState;
@@ -169,21 +169,6 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
-}
-
-/// The client's IP: the peer, or — when the peer is a proxy on a private address, as on a
-/// Space — the last address the proxy appended to `X-Forwarded-For`.
-pub fn client_ip(headers: &HeaderMap, peer: Option<SocketAddr>) -> IpAddr {
-    let peer_ip = peer.map_or(IpAddr::from([0, 0, 0, 0]), |p| p.ip());
-    if crate::client_metadata::is_public(peer_ip) {
-        return peer_ip;
-    }
-    headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.rsplit(',').next())
-        .and_then(|ip| ip.trim().parse().ok())
-        .unwrap_or(peer_ip)
 }
 
 #[derive(Deserialize)]

@@ -289,7 +289,7 @@ impl FromRequestParts<AppState> for SignedIn {
             Some(user) => {
                 if let Err(limited) = state.limits.user_request(&user.caller.user) {
                     let user_id = Some(user.caller.user.as_str());
-                    super::extract::audit_limited(state, parts, user_id, &limited);
+                    super::client::audit_limited(state, parts, user_id, &limited);
                     return Err(limited.response(false));
                 }
                 Ok(SignedIn(user))
@@ -324,7 +324,7 @@ impl FromRequestParts<AppState> for WebApi {
         };
         if let Err(limited) = state.limits.user_request(&user.caller.user) {
             let user_id = Some(user.caller.user.as_str());
-            super::extract::audit_limited(state, parts, user_id, &limited);
+            super::client::audit_limited(state, parts, user_id, &limited);
             return Err(limited.response(false));
         }
         if parts.method != Method::GET && parts.method != Method::HEAD {

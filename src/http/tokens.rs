@@ -15,8 +15,9 @@ use serde::Deserialize;
 use serde_json::json;
 use vault_actors::UserId;
 
+use super::client::RequestOrigin;
 use super::error::json_error;
-use super::extract::{Bearer, RequestOrigin};
+use super::extract::Bearer;
 use super::session::WebApi;
 use super::AppState;
 use crate::accounts::NewToken;
