@@ -18,6 +18,9 @@ const VERSION_HEADER: &str = "mcp-protocol-version";
 pub enum CallError {
     #[error("transport: {0}")]
     Transport(String),
+    /// No connection could be made: nothing was sent (a server not, or no longer, listening).
+    #[error("connection refused: {0}")]
+    Refused(String),
     #[error("HTTP status {0}")]
     Status(u16),
     #[error("JSON-RPC error {code}: {message}")]
@@ -33,6 +36,7 @@ impl CallError {
     pub fn kind(&self) -> String {
         match self {
             CallError::Transport(_) => "transport".into(),
+            CallError::Refused(_) => "connection refused".into(),
             CallError::Status(s) => format!("HTTP {s}"),
             CallError::Rpc { code, .. } => format!("JSON-RPC {code}"),
             CallError::Tool(_) => "tool error (isError)".into(),
@@ -43,7 +47,20 @@ impl CallError {
 
 impl From<reqwest::Error> for CallError {
     fn from(e: reqwest::Error) -> Self {
-        CallError::Transport(e.to_string())
+        // reqwest's own message names only the URL: the causes say what happened (a reset,
+        // a connection closed before the answer, a timeout).
+        let mut text = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        if e.is_connect() {
+            CallError::Refused(text)
+        } else {
+            CallError::Transport(text)
+        }
     }
 }
 

@@ -1,15 +1,18 @@
 //! `vault-bench`: throughput, latency and scale benchmark for vault-mcp over real MCP HTTP.
 //!
-//! This file holds the command line and the orchestration of the `run` and `web` modes; the
-//! parts live in `corpus` (notes), `client` (MCP session), `workload` (driver), `ceiling` (bare
-//! endpoint), `server` (child process), `scale`, `web` (pages) and `report` (tables).
+//! This file holds the command line and the orchestration of the `run`, `web` and `flood`
+//! modes; the parts live in `corpus` (notes), `client` (MCP session), `workload` (driver),
+//! `ceiling` (bare endpoint), `server` (child process), `scale`, `web` (pages), `flood` (paced
+//! streams of two users), `shutdown` (SIGTERM under load) and `report` (tables).
 
 mod ceiling;
 mod client;
 mod corpus;
+mod flood;
 mod report;
 mod scale;
 mod server;
+mod shutdown;
 mod web;
 mod workload;
 
@@ -24,7 +27,7 @@ use clap::{Args, FromArgMatches, Parser, Subcommand, ValueEnum};
 use crate::ceiling::Ceiling;
 use crate::client::{mint_token, user_id};
 use crate::corpus::Corpus;
-use crate::report::{PageRow, Row};
+use crate::report::{FloodRow, FloodSide, PageRow, Row};
 use crate::server::{ServerConfig, ServerMode, ServerProcess};
 use crate::workload::{Plan, Spec, Tally, Target, Workload};
 
@@ -71,7 +74,34 @@ MODES
            Every answer must be a 200 with text/html; a redirect (e.g. back to sign-in) is an
            error, not followed. 'notes listed' counts the notes a listing page links to, from
            one GET before the measurement; 'page size' is the mean HTML size.
-  all      run, then scale, then web with web's defaults (the default when no mode is given).
+  flood    One tenant floods, another must not notice. Starts the server with a per-user
+           limit (--rate req/s, --burst; RATE_LIMIT_PER_SECOND and RATE_LIMIT_BURST) and loads
+           the corpus for two users, A (bench-user-0001) and B (bench-user-0002). Phase 1: B
+           alone sends read_note of a random note at --b-share of the limit (default half)
+           for --seconds. Phase 2: the same for B while A sends read_note at --factor times
+           the limit (default 10x) over --a-sessions sessions. Both are open loops: each
+           request leaves at its scheduled time, on its own task, whatever the earlier ones
+           are doing, and B's latency counts from that time, so a stall of the server shows in
+           full. Sessions are opened before phase 1, so A's bucket is full again when its
+           flood begins (given --seconds of at least burst/rate).
+           Table: per phase, B's req/s, p50/p99/max and errors, A's sent req/s (at most 256
+           of A's requests are in flight; one that finds no room is 'other', not sent), A's
+           2xx, 429 and other answers, and server RSS after the phase. Failures: any error of
+           B; A never refused (no limit in force); A admitted more than burst + rate x its
+           span + 1.
+  sigterm  SIGTERM under load. Starts the server, loads the corpus for --users users, opens
+           --sessions sessions spread over them and drives each in a closed loop of
+           --workload (default mix: reads, searches, writes); after --warmup seconds the
+           server gets SIGTERM while the loops go on, each ending at its first request that
+           does not succeed after the signal. Every request is sorted by where it stood at
+           the signal (answered before; in flight: started before, ended after; sent after)
+           and by its fate: ok (2xx answer), refused (an answer that says no: HTTP status,
+           JSON-RPC error, isError), not connected (connection refused: nothing was sent) or
+           broken (sent, then the connection was reset or closed before the answer). Also
+           the time from the signal to the exit. Failures: a broken request in flight at the
+           signal, any failure before it, no exit within --deadline (then SIGKILL).
+  all      run, then scale, then web with web's defaults, then flood with its defaults (the
+           default when no mode is given; sigterm only on request).
   ceiling  Serve only the ceiling endpoint on loopback and print its URL; then
            `vault-bench run --url <URL> --secret x` self-tests the whole client against it.
 
@@ -110,7 +140,8 @@ OUTPUT
   with --url).
 
 EXIT STATUS
-  0 all requests succeeded; 1 some request failed; 2 the server (or the bench) could not
+  0 all requests succeeded (flood: B's did and A was held to its limit); 1 some request
+  failed (flood: see its failures); 2 the server (or the bench) could not
   start or a phase could not run.
 
 EXAMPLES
@@ -122,6 +153,9 @@ EXAMPLES
   vault-bench web                              # folder and note pages of a 10,000-note vault
   vault-bench web -p folder -c 1,4,16 -s 20    # the 200-note folder page at three levels
   vault-bench web --corpus ~/vault --server-bin ./vault-mcp
+  vault-bench flood                            # B's p99 alone and under A's 10x flood
+  vault-bench flood --rate 50 --factor 20 -s 30
+  vault-bench sigterm --sessions 64 -w write   # who gets an answer when the server stops
   vault-bench ceiling --port 9999 & vault-bench run --url http://127.0.0.1:9999 --secret x";
 
 #[derive(Parser)]
@@ -146,7 +180,11 @@ enum Command {
     Scale(ScaleArgs),
     /// Folder and note pages of the web app, signed in through local mode's login link
     Web(WebArgs),
-    /// `run`, then `scale`, then `web` with its defaults (the default)
+    /// User B's latency alone and while user A floods at 10x the per-user rate limit
+    Flood(FloodArgs),
+    /// SIGTERM while sessions read and write: in-flight requests answered or cut, exit time
+    Sigterm(SigtermArgs),
+    /// `run`, then `scale`, then `web`, then `flood` with their defaults (the default)
     All {
         #[command(flatten)]
         run: RunArgs,
@@ -161,7 +199,8 @@ enum Command {
 struct Global {
     /// Tiny sizes for a quick check: 200 notes, 4 sessions over 2 users, 1 s per workload,
     /// 50 actors, 2 s idle timeout; for web 300 notes (250 in inbox/), 2 clients, 0.5 s per
-    /// page. Overrides the size options; exits non-zero on any error
+    /// page; for flood 100 notes, 1.5 s per phase; for sigterm 100 notes over 2 users, 1 s
+    /// before the signal. Overrides the size options; exits non-zero on any error
     #[arg(long, global = true)]
     smoke: bool,
     /// vault-mcp binary [default: target/release/vault-mcp, else next to vault-bench]
@@ -263,6 +302,53 @@ struct ScaleArgs {
     live_cap: usize,
 }
 
+#[derive(Args, Clone)]
+struct FloodArgs {
+    /// The server's per-user limit, requests per second (RATE_LIMIT_PER_SECOND)
+    #[arg(long, default_value_t = 20.0)]
+    rate: f64,
+    /// The server's per-user burst (RATE_LIMIT_BURST) [default: --rate]
+    #[arg(long)]
+    burst: Option<f64>,
+    /// A's rate in phase 2, as a multiple of --rate
+    #[arg(long, default_value_t = 10.0)]
+    factor: f64,
+    /// B's rate, as a share of --rate (below 1: within its limit)
+    #[arg(long, default_value_t = 0.5)]
+    b_share: f64,
+    /// Sessions A spreads its flood over
+    #[arg(long, default_value_t = 4)]
+    a_sessions: usize,
+    /// Seconds of each phase
+    #[arg(short, long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Notes to generate for each of the two users (ignored with --corpus)
+    #[arg(short, long, default_value_t = 200)]
+    notes: usize,
+}
+
+#[derive(Args, Clone)]
+struct SigtermArgs {
+    /// Concurrent MCP sessions
+    #[arg(short = 'c', long, default_value_t = 16)]
+    sessions: usize,
+    /// Users the sessions are spread over
+    #[arg(short, long, default_value_t = 4)]
+    users: usize,
+    /// What each session sends
+    #[arg(short, long, value_enum, default_value = "mix")]
+    workload: Workload,
+    /// Notes to generate for each user (ignored with --corpus)
+    #[arg(short, long, default_value_t = 500)]
+    notes: usize,
+    /// Seconds of load before the signal
+    #[arg(long, default_value_t = 3.0)]
+    warmup: f64,
+    /// The server must exit this long after SIGTERM
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    deadline: Duration,
+}
+
 /// A page of the web app that `web` measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum PageKind {
@@ -354,6 +440,21 @@ impl WebArgs {
         self.concurrency = vec![2];
         self.seconds = 0.5;
         self.warmup = 0.2;
+    }
+}
+
+impl FloodArgs {
+    fn smoke(&mut self) {
+        self.notes = 100;
+        self.seconds = 1.5;
+    }
+}
+
+impl SigtermArgs {
+    fn smoke(&mut self) {
+        self.notes = 100;
+        self.users = 2;
+        self.warmup = 1.0;
     }
 }
 
@@ -834,6 +935,285 @@ async fn web_mode(global: &Global, args: &WebArgs) -> Fallible<u64> {
     Ok(failures)
 }
 
+/// The `flood` mode; returns the number of failures (B's errors, and A not held to its limit).
+async fn flood_mode(global: &Global, args: &FloodArgs, http: &reqwest::Client) -> Fallible<u64> {
+    let burst = args.burst.unwrap_or(args.rate);
+    if !(args.rate > 0.0 && burst >= 1.0 && args.seconds > 0.0 && args.a_sessions > 0) {
+        return Err(
+            "--rate, --seconds and --a-sessions must be positive, --burst at least 1".into(),
+        );
+    }
+    if !(args.b_share > 0.0 && args.b_share < 1.0 && args.factor > 1.0) {
+        return Err("--b-share must lie between 0 and 1, --factor above 1".into());
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("vault-bench-flood-")
+        .tempdir()?;
+    let mut cfg = server_config(global, dir.path().to_path_buf())?;
+    // The limit under test replaces the bench's usual "no limit"; --server-env still wins.
+    let limit = [
+        ("RATE_LIMIT_PER_SECOND", args.rate.to_string()),
+        ("RATE_LIMIT_BURST", burst.to_string()),
+    ];
+    let mut env: Vec<(String, String)> = limit.map(|(k, v)| (k.to_string(), v)).into();
+    env.append(&mut cfg.extra_env);
+    cfg.extra_env = env;
+    let corpus = build_corpus(global, args.notes)?;
+    let (a_user, b_user) = (user_id(0), user_id(1));
+    for user in [&a_user, &b_user] {
+        corpus.write_to(&cfg.vault_dir(user))?;
+    }
+    let server = ServerProcess::start(&cfg).await?;
+    eprintln!("[bench] server pid {} at {}", server.pid, server.url);
+    let target = Target {
+        http: http.clone(),
+        url: server.url.clone(),
+        tokens: tokens(&cfg.secret, &global.public_url, 2)?,
+    };
+    let load_errors = workload::touch_users(&target).await;
+    report_errors("loading", &load_errors);
+    if load_errors.total() > 0 {
+        return Err(format!(
+            "the first list_notes of A or B failed; server stderr, last lines:\n{}",
+            server.stderr_tail()
+        )
+        .into());
+    }
+    settle_disk();
+
+    let b = flood::open_patiently(http, &target.url, &target.tokens[1]).await?;
+    let mut a = Vec::with_capacity(args.a_sessions);
+    for _ in 0..args.a_sessions {
+        a.push(flood::open_patiently(http, &target.url, &target.tokens[0]).await?);
+    }
+    let spec = flood::FloodSpec {
+        rate: args.rate,
+        burst,
+        b_rate: args.rate * args.b_share,
+        a_rate: args.rate * args.factor,
+        a_sessions: args.a_sessions,
+        phase: Duration::from_secs_f64(args.seconds),
+        seed: global.seed,
+    };
+    eprintln!(
+        "[bench] per-user limit {} req/s, burst {burst}; A is {a_user}, B is {b_user}",
+        spec.rate
+    );
+    let paths = Arc::new(corpus.notes.iter().map(|n| n.path.clone()).collect());
+    let phases = flood::run(&b, &a, paths, &spec, || server.rss()).await;
+
+    let mut failures = 0;
+    let mut rows = Vec::new();
+    for row in &phases {
+        let b_errors = row.b.errors.total() + row.b.limited + row.b.unsent;
+        report_errors(&format!("{}: B", row.phase), &row.b.errors);
+        if row.b.limited > 0 {
+            eprintln!(
+                "[bench] {}: B was refused {} times (429)",
+                row.phase, row.b.limited
+            );
+        }
+        failures += b_errors;
+        let side = row.a.as_ref().map(|a| {
+            report_errors(&format!("{}: A", row.phase), &a.errors);
+            if a.limited == 0 {
+                eprintln!(
+                    "[bench] FAILED: A was never refused: is the server's per-user limit in force?"
+                );
+                failures += 1;
+            }
+            let bound = flood::admitted_bound(spec.rate, spec.burst, a.span);
+            if a.ok > bound {
+                eprintln!(
+                    "[bench] FAILED: A got {} answers in {:.2} s, more than burst + rate x span \
+                     + 1 = {bound}",
+                    a.ok,
+                    a.span.as_secs_f64()
+                );
+                failures += 1;
+            } else {
+                eprintln!(
+                    "[bench] A got {} answers in {:.2} s (at most {bound} allowed)",
+                    a.ok,
+                    a.span.as_secs_f64()
+                );
+            }
+            FloodSide {
+                sent_rps: a.sent as f64 / spec.phase.as_secs_f64(),
+                ok: a.ok,
+                limited: a.limited,
+                other: a.errors.total() + a.unsent,
+            }
+        });
+        let b = &row.b.hist;
+        rows.push(FloodRow {
+            phase: row.phase.to_string(),
+            b_rps: row.b.ok as f64 / spec.phase.as_secs_f64(),
+            b_latency: (!b.is_empty())
+                .then(|| [b.value_at_quantile(0.5), b.value_at_quantile(0.99), b.max()]),
+            b_errors,
+            a: side,
+            rss: row.rss,
+        });
+    }
+    if failures > 0 {
+        eprintln!(
+            "[bench] server stderr, last lines:\n{}",
+            server.stderr_tail()
+        );
+    }
+    if let [alone, flooded] = &rows[..] {
+        if let (Some([_, p99, _]), Some([_, p99_flooded, _])) = (alone.b_latency, flooded.b_latency)
+        {
+            eprintln!(
+                "[bench] B's p99: {} ms alone, {} ms under A's flood",
+                report::format_ms(p99),
+                report::format_ms(p99_flooded)
+            );
+        }
+    }
+    // Let A's bucket refill, so that closing its sessions is not refused.
+    tokio::time::sleep(Duration::from_secs_f64((burst / spec.rate).min(5.0))).await;
+    for session in a.into_iter().chain([b]) {
+        if let Err(e) = session.close().await {
+            eprintln!("[bench] closing a session: {e}");
+        }
+    }
+    server.stop().await?;
+    println!(
+        "flood: per-user limit {} req/s (burst {burst}); B paced at {:.1} req/s, A at {:.0} \
+         req/s over {} sessions; {:.1} s per phase",
+        spec.rate,
+        spec.b_rate,
+        spec.a_rate,
+        spec.a_sessions,
+        spec.phase.as_secs_f64()
+    );
+    print!("{}", report::render_flood(&rows));
+    Ok(failures)
+}
+
+/// The `sigterm` mode; returns the number of failures.
+async fn sigterm_mode(
+    global: &Global,
+    args: &SigtermArgs,
+    http: &reqwest::Client,
+) -> Fallible<u64> {
+    if args.sessions == 0 || args.users == 0 || args.warmup <= 0.0 {
+        return Err("--sessions, --users and --warmup must be positive".into());
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("vault-bench-sigterm-")
+        .tempdir()?;
+    let cfg = server_config(global, dir.path().to_path_buf())?;
+    let corpus = build_corpus(global, args.notes)?;
+    for u in 0..args.users {
+        corpus.write_to(&cfg.vault_dir(&user_id(u)))?;
+    }
+    let server = ServerProcess::start(&cfg).await?;
+    eprintln!("[bench] server pid {} at {}", server.pid, server.url);
+    let target = Target {
+        http: http.clone(),
+        url: server.url.clone(),
+        tokens: tokens(&cfg.secret, &global.public_url, args.users)?,
+    };
+    let load_errors = workload::touch_users(&target).await;
+    report_errors("loading", &load_errors);
+    if load_errors.total() > 0 {
+        return Err(format!(
+            "the first list_notes of a user failed; server stderr, last lines:\n{}",
+            server.stderr_tail()
+        )
+        .into());
+    }
+    settle_disk();
+    let spec = shutdown::ShutdownSpec {
+        sessions: args.sessions,
+        workload: args.workload,
+        warmup: Duration::from_secs_f64(args.warmup),
+        deadline: args.deadline,
+        seed: global.seed,
+    };
+    eprintln!(
+        "[bench] {} sessions of {} over {} users; SIGTERM after {:.1} s",
+        spec.sessions,
+        spec.workload.label(),
+        args.users,
+        args.warmup
+    );
+    let tail = server.stderr_tail.clone();
+    let report = shutdown::run(server, &target, Arc::new(Plan::new(corpus)), &spec).await?;
+    report_errors("session setup", &report.setup_errors);
+    report_errors("all requests", &report.errors);
+
+    let mut failures = report.setup_errors.total();
+    let mut pairs = vec![(
+        "sessions under load".to_string(),
+        format!("{} of {}", report.sessions, spec.sessions),
+    )];
+    for (label, f) in [
+        ("ended before SIGTERM", &report.before),
+        ("in flight at SIGTERM", &report.in_flight),
+        ("sent after SIGTERM", &report.after),
+    ] {
+        pairs.push((
+            label.to_string(),
+            format!(
+                "{} requests: {} ok, {} refused, {} not connected, {} broken",
+                f.total(),
+                f.ok,
+                f.refused,
+                f.not_connected,
+                f.broken
+            ),
+        ));
+    }
+    let before_failed = report.before.total() - report.before.ok;
+    if before_failed > 0 {
+        eprintln!("[bench] FAILED: {before_failed} requests failed before the signal");
+        failures += before_failed;
+    }
+    if report.in_flight.broken > 0 {
+        eprintln!(
+            "[bench] FAILED: {} requests in flight at SIGTERM lost their connection",
+            report.in_flight.broken
+        );
+        failures += report.in_flight.broken;
+    }
+    if report.in_flight.total() == 0 {
+        eprintln!("[bench] no request was in flight at the signal: nothing to judge");
+    }
+    match report.exit {
+        Some((after, status)) => pairs.push((
+            "SIGTERM to exit".to_string(),
+            format!(
+                "{:.3} s ({status}; deadline {:.0} s)",
+                after.as_secs_f64(),
+                spec.deadline.as_secs_f64()
+            ),
+        )),
+        None => {
+            eprintln!(
+                "[bench] FAILED: the server did not exit within {:?} of SIGTERM; killed",
+                spec.deadline
+            );
+            pairs.push((
+                "SIGTERM to exit".to_string(),
+                format!("over {:.0} s: killed", spec.deadline.as_secs_f64()),
+            ));
+            failures += 1;
+        }
+    }
+    if failures > 0 {
+        eprintln!(
+            "[bench] server stderr, last lines:\n{}",
+            server::tail_text(&tail)
+        );
+    }
+    print!("{}", report::render_pairs(&pairs));
+    Ok(failures)
+}
+
 async fn ceiling_mode(args: &CeilingArgs) -> Fallible<u64> {
     let threads = if args.threads == 0 {
         cores()
@@ -878,17 +1258,31 @@ async fn dispatch(cli: Cli) -> Fallible<u64> {
             }
             web_mode(g, &web).await
         }
+        Command::Flood(mut flood) => {
+            if g.smoke {
+                flood.smoke();
+            }
+            flood_mode(g, &flood, &http).await
+        }
+        Command::Sigterm(mut sigterm) => {
+            if g.smoke {
+                sigterm.smoke();
+            }
+            sigterm_mode(g, &sigterm, &http).await
+        }
         Command::All { mut run, mut scale } => {
             let mut web: WebArgs = defaults()?;
+            let mut flood: FloodArgs = defaults()?;
             if g.smoke {
                 run.smoke();
                 scale.smoke();
                 web.smoke();
+                flood.smoke();
             }
             let failures = run_mode(g, &run, &http).await?;
             if run.url.is_some() {
                 eprintln!(
-                    "[bench] scale and web skipped: they start and stop the server \
+                    "[bench] scale, web and flood skipped: they start and stop the server \
                      themselves, so they cannot use --url"
                 );
                 return Ok(failures);
@@ -896,7 +1290,9 @@ async fn dispatch(cli: Cli) -> Fallible<u64> {
             println!();
             let failures = failures + scale_mode(g, &scale, &http).await?;
             println!();
-            Ok(failures + web_mode(g, &web).await?)
+            let failures = failures + web_mode(g, &web).await?;
+            println!();
+            Ok(failures + flood_mode(g, &flood, &http).await?)
         }
         Command::Ceiling(args) => ceiling_mode(&args).await,
     }

@@ -6,9 +6,9 @@
 use std::collections::VecDeque;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
@@ -69,7 +69,16 @@ pub struct ServerProcess {
     pub url: String,
     /// Local mode's one-time web login link, as the banner printed it.
     pub login_link: Option<String>,
-    stderr_tail: Arc<Mutex<VecDeque<String>>>,
+    /// The last lines of the server's stderr; shared, so it can be read after the process
+    /// is gone ([`tail_text`]).
+    pub stderr_tail: Arc<Mutex<VecDeque<String>>>,
+}
+
+/// The lines of a stderr tail, joined.
+pub fn tail_text(tail: &Mutex<VecDeque<String>>) -> String {
+    tail.lock()
+        .map(|t| t.iter().cloned().collect::<Vec<_>>().join("\n"))
+        .unwrap_or_default()
 }
 
 impl ServerProcess {
@@ -185,14 +194,10 @@ impl ServerProcess {
     }
 
     pub fn stderr_tail(&self) -> String {
-        self.stderr_tail
-            .lock()
-            .map(|t| t.iter().cloned().collect::<Vec<_>>().join("\n"))
-            .unwrap_or_default()
+        tail_text(&self.stderr_tail)
     }
 
-    /// SIGTERM, then wait; SIGKILL if it has not exited after `STOP_TIMEOUT`.
-    pub async fn stop(mut self) -> io::Result<()> {
+    fn send_sigterm(&self) {
         if let Ok(pid) = libc::pid_t::try_from(self.pid) {
             // SAFETY: kill(2) has no memory-safety preconditions; the pid is our own child,
             // which has not been reaped yet (we still hold `child`), so it cannot be reused.
@@ -200,6 +205,29 @@ impl ServerProcess {
                 libc::kill(pid, libc::SIGTERM);
             }
         }
+    }
+
+    /// SIGTERM now, then wait up to `deadline` for the exit (SIGKILL after it). Returns when
+    /// the signal went out and, if the server exited in time, how long that took and how.
+    pub async fn terminate(
+        mut self,
+        deadline: Duration,
+    ) -> io::Result<(Instant, Option<(Duration, ExitStatus)>)> {
+        let signalled = Instant::now();
+        self.send_sigterm();
+        match tokio::time::timeout(deadline, self.child.wait()).await {
+            Ok(status) => Ok((signalled, Some((signalled.elapsed(), status?)))),
+            Err(_) => {
+                self.child.start_kill()?;
+                self.child.wait().await?;
+                Ok((signalled, None))
+            }
+        }
+    }
+
+    /// SIGTERM, then wait; SIGKILL if it has not exited after `STOP_TIMEOUT`.
+    pub async fn stop(mut self) -> io::Result<()> {
+        self.send_sigterm();
         match tokio::time::timeout(STOP_TIMEOUT, self.child.wait()).await {
             Ok(status) => {
                 let status = status?;

@@ -86,6 +86,21 @@ impl Plan {
         Plan { corpus, folders }
     }
 
+    /// Sends one request of `workload` on `session` and checks its answer; `tag` makes a
+    /// write's body new.
+    pub async fn send(
+        &self,
+        session: &mut Session,
+        workload: Workload,
+        rng: &mut Rng,
+        tag: &str,
+    ) -> Result<(), CallError> {
+        match self.request(workload.pick(rng), rng, tag) {
+            Some((tool, args)) => session.call_tool_checked(tool, args).await,
+            None => session.ping().await,
+        }
+    }
+
     /// The tool call for `op` (`None` for a ping, which is no tool call).
     fn request(&self, op: Op, rng: &mut Rng, tag: &str) -> Option<(&'static str, Value)> {
         let notes = &self.corpus.notes;
@@ -227,11 +242,9 @@ pub async fn drive(target: &Target, plan: Arc<Plan>, spec: &Spec) -> Outcome {
                     break;
                 }
                 seq += 1;
-                let op = workload.pick(&mut rng);
-                let result = match plan.request(op, &mut rng, &format!("{i}-{seq}")) {
-                    Some((tool, args)) => session.call_tool_checked(tool, args).await,
-                    None => session.ping().await,
-                };
+                let result = plan
+                    .send(&mut session, workload, &mut rng, &format!("{i}-{seq}"))
+                    .await;
                 match result {
                     Ok(_) if sent >= measure_from => {
                         hist.saturating_record(sent.elapsed().as_micros() as u64);
@@ -321,7 +334,7 @@ const TOUCH_ATTEMPTS: usize = 10;
 fn may_be_reconciling(e: &CallError) -> bool {
     matches!(
         e,
-        CallError::Transport(_) | CallError::Status(408 | 503 | 504)
+        CallError::Transport(_) | CallError::Refused(_) | CallError::Status(408 | 503 | 504)
     )
 }
 

@@ -17,6 +17,8 @@ use serde_json::{Map, Value};
 use serde_yaml_ng::Value as Yaml;
 
 const BOM: char = '\u{feff}';
+/// Characters YAML 1.1 reads as line breaks besides `\n` and `\r`.
+const YAML_LINE_BREAKS: [char; 3] = ['\u{2028}', '\u{2029}', '\u{85}'];
 
 /// A `[[wikilink]]` or `![[embed]]` found in a note body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,11 +94,16 @@ pub fn split_frontmatter(text: &str) -> Result<(Option<&str>, &str), Frontmatter
 ///
 /// # Errors
 ///
-/// [`FrontmatterError::Yaml`] for invalid YAML (including duplicate keys) and
+/// [`FrontmatterError::Yaml`] for invalid YAML (including duplicate keys and
+/// aliases that expand far beyond the text, see `check_alias_growth`) and
 /// [`FrontmatterError::NotAMapping`] for a list or scalar document.
 pub fn parse_frontmatter(yaml: &str) -> Result<Map<String, Value>, FrontmatterError> {
     if yaml.trim().is_empty() {
         return Ok(Map::new());
+    }
+    // Only an alias (`*name`) can make the document bigger than its text.
+    if yaml.contains('*') {
+        check_alias_growth(yaml).map_err(FrontmatterError::Yaml)?;
     }
     let document: Yaml =
         serde_yaml_ng::from_str(yaml).map_err(|e| FrontmatterError::Yaml(e.to_string()))?;
@@ -124,10 +131,13 @@ pub fn render(frontmatter: &Map<String, Value>, body: &str) -> String {
         return body.to_owned();
     }
     let yaml = match serde_yaml_ng::to_string(frontmatter) {
-        Ok(yaml) => yaml,
+        // The emitter writes U+2028 and U+2029 raw into block scalars, where the
+        // reader takes them for line breaks: `"a\n\u{2028}"` came back with one
+        // more newline. Those notes take the JSON form below instead.
+        Ok(yaml) if !yaml.contains(YAML_LINE_BREAKS) => yaml,
         // JSON is valid YAML flow syntax, so even if the emitter ever refused a
         // value the note would still be written in a form that reads back.
-        Err(_) => Value::Object(frontmatter.clone()).to_string(),
+        _ => json_flow(frontmatter),
     };
     let newline = if yaml.ends_with('\n') { "" } else { "\n" };
     let mut out = String::with_capacity(yaml.len() + body.len() + 9);
@@ -208,6 +218,26 @@ pub fn first_heading(body: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The frontmatter as JSON, which is YAML flow syntax once the characters YAML
+/// does not take raw in a quoted scalar (its extra line breaks, which it would
+/// fold, and the non-printable ones, which it refuses) are written as escapes.
+/// JSON text holds such characters only inside strings, where `\uXXXX` is read
+/// alike by both.
+fn json_flow(frontmatter: &Map<String, Value>) -> String {
+    let json = Value::Object(frontmatter.clone()).to_string();
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        let printable =
+            matches!(c, '\t' | '\n' | '\r' | ' '..='~' | '\u{a0}'..='\u{fffd}') || c > '\u{ffff}';
+        if printable && !YAML_LINE_BREAKS.contains(&c) {
+            out.push(c);
+        } else {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        }
+    }
+    out
+}
+
 /// If `text` begins with a `---` line, the offset just past that line.
 fn opening_delimiter_end(text: &str) -> Option<usize> {
     let rest = text.strip_prefix("---")?;
@@ -216,6 +246,111 @@ fn opening_delimiter_end(text: &str) -> Option<usize> {
         [b'\n', ..] => Some(4),
         [b'\r', b'\n', ..] => Some(5),
         _ => None,
+    }
+}
+
+/// Refuse YAML whose aliases would expand it far past its own size, before it is built.
+///
+/// The parser's own guard counts alias jumps against the number of events, which stops the
+/// classic nested "billion laughs" but not a flat one: a 1 MiB note repeating `*a` a few
+/// hundred thousand times, `a` being a long string or a list of a thousand items, would
+/// allocate gigabytes. This walks the document without building it, charging one unit per
+/// node and one per string byte, against twice the text's length: a document without aliases
+/// never uses that much (no scalar is longer than its spelling, escapes included, by more
+/// than half), so only expansion runs out.
+fn check_alias_growth(yaml: &str) -> Result<(), String> {
+    let budget = std::cell::Cell::new(yaml.len().saturating_mul(2).saturating_add(1024));
+    serde::de::DeserializeSeed::deserialize(
+        AliasBudget(&budget),
+        serde_yaml_ng::Deserializer::from_str(yaml),
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// The units left to [`check_alias_growth`]'s walk; a visitor that keeps nothing.
+#[derive(Clone, Copy)]
+struct AliasBudget<'a>(&'a std::cell::Cell<usize>);
+
+impl AliasBudget<'_> {
+    fn charge<E: serde::de::Error>(self, bytes: usize) -> Result<(), E> {
+        match self.0.get().checked_sub(bytes.saturating_add(1)) {
+            Some(left) => {
+                self.0.set(left);
+                Ok(())
+            }
+            None => Err(E::custom(
+                "its aliases (*name) expand to far more than the text itself",
+            )),
+        }
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for AliasBudget<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for AliasBudget<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
+        self.charge(0)
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
+        self.charge(0)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
+        self.charge(0)
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
+        self.charge(0)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<(), E> {
+        self.charge(s.len())
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        self.charge(0)
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<(), E> {
+        self.charge(0)
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.charge(0)?;
+        while seq.next_element_seed(self)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        self.charge(0)?;
+        while map.next_key_seed(self)?.is_some() {
+            map.next_value_seed(self)?;
+        }
+        Ok(())
+    }
+
+    fn visit_enum<A: serde::de::EnumAccess<'de>>(self, data: A) -> Result<(), A::Error> {
+        use serde::de::VariantAccess;
+        // A `!tag value`: the tag's name, then the value.
+        let ((), value) = data.variant_seed(self)?;
+        value.newtype_variant_seed(self)
     }
 }
 
@@ -941,6 +1076,41 @@ mod tests {
             parse_frontmatter("a: !custom 5\nb: !!str x\n"),
             Ok(object(json!({"a": 5, "b": "x"})))
         );
+    }
+
+    #[test]
+    fn modest_aliases_are_expanded() {
+        let yaml =
+            "base: &b {k: v, tags: [x]}\ncopy: *b\nnote: \"**bold** !x *y\"\nt: !t {c: *b}\n";
+        assert_eq!(
+            parse_frontmatter(yaml),
+            Ok(object(json!({
+                "base": {"k": "v", "tags": ["x"]},
+                "copy": {"k": "v", "tags": ["x"]},
+                "note": "**bold** !x *y",
+                "t": {"c": {"k": "v", "tags": ["x"]}},
+            })))
+        );
+    }
+
+    #[test]
+    fn aliases_that_repeat_a_big_anchor_are_refused_before_they_expand() {
+        let flat = format!(
+            "a: &a \"{}\"\nb: [{}*a]\n",
+            "x".repeat(10_000),
+            "*a,".repeat(1000)
+        );
+        let err = parse_frontmatter(&flat).unwrap_err();
+        assert!(err.to_string().contains("aliases"), "{err}");
+        let wide = format!(
+            "a: &a [{}1]\nb: [{}*a]\n",
+            "1,".repeat(500),
+            "*a,".repeat(500)
+        );
+        assert!(matches!(
+            parse_frontmatter(&wide),
+            Err(FrontmatterError::Yaml(_))
+        ));
     }
 
     #[test]

@@ -615,6 +615,13 @@ impl Vault {
         })
     }
 
+    /// A client's folder filter, checked lexically and against the file system.
+    fn folder(&self, raw: Option<&str>) -> Result<String, VaultError> {
+        let folder = paths::parse_folder(raw.unwrap_or(""))?;
+        paths::check_folder(&self.root, &folder)?;
+        Ok(folder)
+    }
+
     /// A page of notes under `folder`, from the index.
     pub fn list(
         &self,
@@ -622,7 +629,7 @@ impl Vault {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<NotePage, VaultError> {
-        let folder = paths::parse_folder(folder.unwrap_or(""))?;
+        let folder = self.folder(folder)?;
         let (notes, more) = self.index.list(&folder, cursor, limit)?;
         Ok(page(notes, more, None))
     }
@@ -634,7 +641,7 @@ impl Vault {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<NotePage, VaultError> {
-        let folder = paths::parse_folder(folder.unwrap_or(""))?;
+        let folder = self.folder(folder)?;
         let (notes, more) = self.index.list_direct(&folder, cursor, limit)?;
         let folders = self.index.subfolders(&folder)?;
         Ok(page(notes, more, Some(folders)))
@@ -659,7 +666,7 @@ impl Vault {
         limit: usize,
     ) -> Result<Vec<SearchHit>, VaultError> {
         let filter = SearchFilter {
-            folder: paths::parse_folder(folder.unwrap_or(""))?,
+            folder: self.folder(folder)?,
             tags: tags
                 .iter()
                 .map(|t| t.trim_start_matches('#').to_lowercase())
@@ -882,7 +889,24 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(NotePath, std::fs::Metadata)>) {
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
-        if name.to_string_lossy().starts_with('.') {
+        let text = name.to_string_lossy();
+        if text.starts_with('.') {
+            // A write's temp file (`.<note>.md.<suffix>.tmp`) still here was left by a crash
+            // between writing it and renaming it: its note was never acknowledged. A scan runs
+            // inside the vault's only actor, so no write of ours is in progress.
+            if text.ends_with(".tmp")
+                && text.contains(".md.")
+                && entry.file_type().is_ok_and(|k| k.is_file())
+            {
+                match std::fs::remove_file(entry.path()) {
+                    Ok(()) => {
+                        tracing::info!(file = %entry.path().display(), "removed a temp file left by a crash")
+                    }
+                    Err(e) => {
+                        tracing::warn!(file = %entry.path().display(), error = %e, "cannot remove a leftover temp file")
+                    }
+                }
+            }
             continue;
         }
         let Ok(kind) = entry.file_type() else {
@@ -982,6 +1006,29 @@ mod tests {
             ..Default::default()
         })
         .unwrap();
+    }
+
+    #[test]
+    fn a_scan_removes_temp_files_a_crash_left_and_nothing_else_hidden() {
+        let (dir, mut v) = vault();
+        write(&mut v, "sub/a.md", "kept");
+        let root = dir.path().join("v");
+        let leftover = root.join("sub/.a.md.x1y2.tmp");
+        std::fs::write(&leftover, "half a note").unwrap();
+        std::fs::create_dir_all(root.join(".obsidian")).unwrap();
+        std::fs::write(root.join(".obsidian/app.json"), "{}").unwrap();
+        std::fs::write(root.join(".notes.tmp"), "someone else's").unwrap();
+        v.reconcile().unwrap();
+        assert!(
+            !leftover.exists(),
+            "the leftover of an interrupted write is gone"
+        );
+        assert!(root.join(".obsidian/app.json").exists());
+        assert!(
+            root.join(".notes.tmp").exists(),
+            "only our own temp files are removed"
+        );
+        assert_eq!(v.read("sub/a.md").unwrap().body.trim(), "kept");
     }
 
     /// Renames every note's title in the index file behind the vault's back: what a read

@@ -19,6 +19,11 @@ impl NotePath {
     /// Check a client-supplied note path: relative, `/`-separated, ends in `.md`, 1–256
     /// characters, no empty, `.` or `..` segment, no `\`, no NUL or control characters.
     /// Names like `do...while` are fine: only a whole `..` segment could climb out.
+    ///
+    /// A path is kept exactly as sent, neither case-folded nor Unicode-normalized, and compared
+    /// byte for byte (as the file system and the index compare it): `Plan.md` and `plan.md`,
+    /// or `café.md` composed and decomposed, are two distinct notes, never one replacing the
+    /// other.
     pub fn parse(raw: &str) -> Result<Self, VaultError> {
         check_relative(raw, "note path")?;
         if !raw.ends_with(".md") || raw.rsplit('/').next() == Some(".md") {
@@ -120,8 +125,8 @@ pub fn resolve_with_meta(
     path: &NotePath,
 ) -> Result<(PathBuf, Option<std::fs::Metadata>), VaultError> {
     let full = root.join(path.as_str());
-    if folders_hold_a_symlink(root, path)? {
-        check_real_folder(root, path, &full)?;
+    if folders_hold_a_symlink(root, path.folder())? {
+        check_real_folder(root, path.as_str(), full.parent())?;
     }
     match std::fs::symlink_metadata(&full) {
         Ok(meta) if meta.file_type().is_symlink() => Err(VaultError::invalid_path(
@@ -138,12 +143,21 @@ pub fn resolve_with_meta(
     }
 }
 
-/// Is any existing folder of `path`, below the canonical `root`, a symlink? Without one, and
+/// Check a folder filter (from [`parse_folder`]) against the file system: listing or
+/// searching a folder that is a symlink leading out of the vault is refused like a note path
+/// through it, rather than answered with an empty page that hides why.
+pub fn check_folder(root: &Path, folder: &str) -> Result<(), VaultError> {
+    if folders_hold_a_symlink(root, folder)? {
+        check_real_folder(root, folder, Some(&root.join(folder)))?;
+    }
+    Ok(())
+}
+
+/// Is any existing folder of `folder`, below the canonical `root`, a symlink? Without one, and
 /// with no `..` segment (the lexical rules), every folder lies inside the vault as spelled,
 /// which costs one `lstat` per folder instead of resolving the whole path from `/`.
-fn folders_hold_a_symlink(root: &Path, path: &NotePath) -> Result<bool, VaultError> {
+fn folders_hold_a_symlink(root: &Path, folder: &str) -> Result<bool, VaultError> {
     let mut dir = root.to_path_buf();
-    let folder = path.folder();
     for part in folder.split('/').filter(|p| !p.is_empty()) {
         dir.push(part);
         match std::fs::symlink_metadata(&dir) {
@@ -156,15 +170,16 @@ fn folders_hold_a_symlink(root: &Path, path: &NotePath) -> Result<bool, VaultErr
     Ok(false)
 }
 
-/// The deepest existing folder of `full`, with its symlinks resolved, must lie inside `root`.
-fn check_real_folder(root: &Path, path: &NotePath, full: &Path) -> Result<(), VaultError> {
-    let mut existing = full.parent().map(Path::to_path_buf);
+/// The deepest existing folder of `folder`, with its symlinks resolved, must lie inside
+/// `root`; `shown` is the path the client sent, for the error.
+fn check_real_folder(root: &Path, shown: &str, folder: Option<&Path>) -> Result<(), VaultError> {
+    let mut existing = folder.map(Path::to_path_buf);
     while let Some(dir) = existing {
         match std::fs::canonicalize(&dir) {
             Ok(real) => {
                 if !real.starts_with(root) {
                     return Err(VaultError::invalid_path(
-                        path.as_str(),
+                        shown,
                         "a folder on this path is a link that leads outside the vault",
                     ));
                 }
@@ -247,6 +262,16 @@ mod tests {
         assert_eq!(resolve(&root, &p).unwrap_err().code(), "invalid_path");
         let deeper = NotePath::parse("escape/new/deeper/x.md").unwrap();
         assert_eq!(resolve(&root, &deeper).unwrap_err().code(), "invalid_path");
+        for folder in ["escape", "escape/new/deeper"] {
+            assert_eq!(
+                check_folder(&root, folder).unwrap_err().code(),
+                "invalid_path"
+            );
+        }
+        std::fs::create_dir(root.join("real")).unwrap();
+        for folder in ["", "real", "real/missing", "missing"] {
+            assert!(check_folder(&root, folder).is_ok(), "{folder}");
+        }
     }
 
     #[test]
