@@ -1,6 +1,6 @@
 //! JSON-RPC 2.0 envelopes: classifying an incoming message and shaping answers.
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 pub const PARSE_ERROR: i64 = -32700;
 pub const INVALID_REQUEST: i64 = -32600;
@@ -115,11 +115,16 @@ impl Message {
                 INVALID_REQUEST,
                 "\"method\" must be a string",
             )),
-            (None, Some(id)) if obj.contains_key("result") || obj.contains_key("error") => {
-                Ok(Message::Response {
-                    id,
-                    body: Value::Object(obj),
-                })
+            (None, Some(id)) if is_response_body(&obj) => Ok(Message::Response {
+                id,
+                body: Value::Object(obj),
+            }),
+            (None, Some(_)) if obj.contains_key("result") || obj.contains_key("error") => {
+                Err(RpcError::new(
+                    INVALID_REQUEST,
+                    "a response carries either \"result\" or an \"error\" object with an \
+                     integer \"code\" and a string \"message\"",
+                ))
             }
             (None, _) => Err(RpcError::new(INVALID_REQUEST, "missing \"method\"")),
         }
@@ -134,6 +139,19 @@ impl Message {
 
     pub fn is_request(&self) -> bool {
         matches!(self, Message::Request { .. })
+    }
+}
+
+/// A response has exactly one of `result` and `error`, and an error is `{code, message, ..}`
+/// (JSON-RPC 2.0, section 5): anything else is not an answer the hub may deliver.
+fn is_response_body(obj: &Map<String, Value>) -> bool {
+    match (obj.get("result"), obj.get("error")) {
+        (Some(_), None) => true,
+        (None, Some(error)) => {
+            error.get("code").is_some_and(|c| c.is_i64() || c.is_u64())
+                && error.get("message").is_some_and(Value::is_string)
+        }
+        _ => false,
     }
 }
 
@@ -190,6 +208,8 @@ mod tests {
             json!({"jsonrpc":"2.0","id":1,"method":7}),
             json!({"jsonrpc":"2.0","id":1,"method":"x","params":"str"}),
             json!({"jsonrpc":"2.0","id":1}),
+            json!({"jsonrpc":"2.0","id":1,"result":{},"error":{"code":1,"message":"x"}}),
+            json!({"jsonrpc":"2.0","id":1,"error":"boom"}),
         ] {
             assert_eq!(
                 Message::parse(bad.clone()).unwrap_err().code,

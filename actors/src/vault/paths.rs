@@ -11,13 +11,19 @@ use crate::error::VaultError;
 /// Longest note path, in characters.
 pub const MAX_PATH_CHARS: usize = 256;
 
+/// Longest file or folder name, in bytes: Linux file systems hold 255, and a write goes through
+/// a temporary file whose name adds 22 bytes to the note's (`.{name}.{16 hex digits}.tmp`).
+/// A longer name would pass every other rule and then fail as a storage error.
+pub const MAX_NAME_BYTES: usize = 233;
+
 /// A vault-relative, `/`-separated path of a markdown note that passed every lexical rule.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NotePath(String);
 
 impl NotePath {
     /// Check a client-supplied note path: relative, `/`-separated, ends in `.md`, 1–256
-    /// characters, no empty, `.` or `..` segment, no `\`, no NUL or control characters.
+    /// characters, no empty, `.` or `..` segment, no name over [`MAX_NAME_BYTES`], no `\`, no
+    /// NUL or control characters.
     /// Names like `do...while` are fine: only a whole `..` segment could climb out.
     ///
     /// A path is kept exactly as sent, neither case-folded nor Unicode-normalized, and compared
@@ -101,6 +107,16 @@ fn check_relative(raw: &str, what: &str) -> Result<(), VaultError> {
                 return Err(VaultError::invalid_path(
                     raw,
                     format!("'{segment}' segments are not allowed"),
+                ))
+            }
+            _ if segment.len() > MAX_NAME_BYTES => {
+                return Err(VaultError::invalid_path(
+                    raw,
+                    format!(
+                        "a file or folder name is {} bytes (UTF-8), over the limit of \
+                         {MAX_NAME_BYTES}",
+                        segment.len()
+                    ),
                 ))
             }
             _ => {}
