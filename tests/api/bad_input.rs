@@ -210,24 +210,25 @@ async fn wrong_json_types_in_arguments_are_invalid_arguments() {
     assert_eq!(snapshot(&app.data.join("vaults")), before);
 }
 
+/// A body that sends `{`, then waits `secs` seconds before its `}`.
+fn stalled_body(secs: u64) -> reqwest::Body {
+    let first =
+        futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"{"))]);
+    let rest = futures_util::stream::once(async move {
+        tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
+        Ok(bytes::Bytes::from_static(b"}"))
+    });
+    reqwest::Body::wrap_stream(first.chain(rest))
+}
+
 #[tokio::test]
 async fn a_request_that_runs_out_of_time_says_its_outcome_is_unknown() {
     let dir = tempfile::tempdir().unwrap();
     let app = spawn_env_in(dir.path(), &[("REQUEST_TIMEOUT", "300ms")], |_| {}).await;
     let t = app.token("alice");
     // A body that starts and then stalls: the request cannot finish within its time.
-    let stalled =
-        futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"{"))])
-            .chain(futures_util::stream::once(async {
-                tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-                Ok(bytes::Bytes::from_static(b"}"))
-            }));
-    let resp = app
-        .post(&t, None)
-        .body(reqwest::Body::wrap_stream(stalled))
-        .send()
-        .await
-        .unwrap();
+    let stalled = stalled_body(3);
+    let resp = app.post(&t, None).body(stalled).send().await.unwrap();
     assert_eq!(resp.status(), reqwest::StatusCode::REQUEST_TIMEOUT);
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["jsonrpc"], "2.0", "JSON-RPC shaped on /mcp: {body}");
@@ -249,16 +250,8 @@ async fn max_in_flight_is_one_limit_for_the_whole_server() {
     .await;
     let t = app.token("alice");
     // One request holds the only slot: its body arrives slowly.
-    let stalled =
-        futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"{"))])
-            .chain(futures_util::stream::once(async {
-                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-                Ok(bytes::Bytes::from_static(b"}"))
-            }));
-    let slow = app
-        .post(&t, None)
-        .body(reqwest::Body::wrap_stream(stalled))
-        .send();
+    let stalled = stalled_body(2);
+    let slow = app.post(&t, None).body(stalled).send();
     let slow = tokio::spawn(slow);
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     // Any other route, any method: the server is at capacity.
