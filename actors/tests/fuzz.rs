@@ -895,7 +895,9 @@ fn render_blocks(blocks: &[Block], crlf: bool) -> String {
                 closed,
             } => {
                 let fence = marker.to_string().repeat(*len);
+                // Markers leading the info string would lengthen the fence itself.
                 let info = info.replace('`', "");
+                let info = info.trim_start_matches(*marker);
                 lines.push(format!("{container}{fence}{info}"));
                 for line in content.iter().flat_map(|l| l.split('\n')) {
                     let line = line.replace('\r', " ");
