@@ -437,7 +437,17 @@ impl Vault {
     pub fn read(&mut self, raw_path: &str) -> Result<Note, VaultError> {
         let path = NotePath::parse(raw_path)?;
         let (file, meta) = paths::resolve_with_meta(&self.root, &path)?;
-        let meta = meta.ok_or_else(|| VaultError::NotFound(path.to_string()))?;
+        let Some(meta) = meta else {
+            // Deleted outside the server: the index follows the disk at once, so list, search
+            // and backlinks stop showing it, and subscribers hear of it.
+            if self.unindex(&path)? {
+                self.last_change_ms = Some(now_ms());
+                self.changes.push(Change::Deleted {
+                    path: path.to_string(),
+                });
+            }
+            return Err(VaultError::NotFound(path.to_string()));
+        };
         let text = read_text(&file, &meta, &path, self.max_note_bytes)?;
         let (size, mtime) = (meta.len(), mtime_ns(&meta));
         // Unchanged since it was indexed: title, tags and version come from the index, and only
@@ -594,13 +604,7 @@ impl Vault {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
             Err(e) => return Err(e.into()),
         };
-        let usage = self.usage;
-        let removed = self.index.file_facts(path.as_str())?.map(|(size, _)| size);
-        self.change_index(|tx| Ok(Index::remove(tx, path.as_str(), Scope::Single)?))?;
-        self.usage = match removed {
-            Some(size) => usage.map(|u| u.after_delete(size)),
-            None => usage,
-        };
+        self.unindex(&path)?;
         if gone_already {
             // Gone from disk already: the index now agrees; tell the caller.
             return Err(VaultError::NotFound(path.to_string()));
@@ -613,6 +617,18 @@ impl Vault {
             path: path.to_string(),
             version: current,
         })
+    }
+
+    /// Drop `path` from the index (its version is kept for a later note there), keeping the
+    /// running usage right; false when it was not indexed.
+    fn unindex(&mut self, path: &NotePath) -> Result<bool, VaultError> {
+        let usage = self.usage;
+        let Some((size, _)) = self.index.file_facts(path.as_str())? else {
+            return Ok(false);
+        };
+        self.change_index(|tx| Ok(Index::remove(tx, path.as_str(), Scope::Single)?))?;
+        self.usage = usage.map(|u| u.after_delete(size));
+        Ok(true)
     }
 
     /// A client's folder filter, checked lexically and against the file system.
@@ -1006,6 +1022,35 @@ mod tests {
             ..Default::default()
         })
         .unwrap();
+    }
+
+    #[test]
+    fn a_read_that_finds_the_file_gone_drops_the_note_from_the_index() {
+        let (dir, mut v) = vault();
+        write(&mut v, "a.md", "uniqueword [[b]]");
+        write(&mut v, "b.md", "target");
+        v.take_changes();
+        std::fs::remove_file(dir.path().join("v/a.md")).unwrap();
+        assert!(matches!(v.read("a.md"), Err(VaultError::NotFound(_))));
+        let listed: Vec<String> = v
+            .list(None, None, 10)
+            .unwrap()
+            .notes
+            .into_iter()
+            .map(|n| n.path)
+            .collect();
+        assert_eq!(listed, ["b.md"]);
+        assert!(v.search("uniqueword", None, &[], 10).unwrap().is_empty());
+        assert!(v.backlinks("b.md").unwrap().is_empty());
+        assert_eq!(
+            v.take_changes(),
+            [Change::Deleted {
+                path: "a.md".into()
+            }]
+        );
+        // A later note at the path gets a newer version than the one that vanished.
+        write(&mut v, "a.md", "again");
+        assert_eq!(v.read("a.md").unwrap().version, 2);
     }
 
     #[test]
