@@ -29,12 +29,8 @@ pub fn client_ip(headers: &HeaderMap, peer: Option<SocketAddr>) -> IpAddr {
 /// Where a request comes from, for the audit log: the client IP (see [`client_ip`]) and its
 /// user agent.
 pub fn origin_of(parts: &Parts) -> Origin {
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(p)| *p);
     Origin::new(
-        client_ip(&parts.headers, peer),
+        ip_of(parts),
         parts
             .headers
             .get(header::USER_AGENT)
@@ -53,8 +49,14 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestOrigin {
     }
 }
 
-/// Record a rate-limit refusal in the audit log.
-pub fn audit_limited(state: &AppState, parts: &Parts, user: Option<&str>, limited: &Limited) {
+/// Record a rate-limit refusal in the audit log and answer it: 429 with `Retry-After`,
+/// JSON-RPC shaped on `/mcp`.
+pub fn refuse_limited(
+    state: &AppState,
+    parts: &Parts,
+    user: Option<&str>,
+    limited: &Limited,
+) -> axum::response::Response {
     let detail = serde_json::json!({
         "scope": limited.scope,
         "retry_after": limited.retry_after_secs,
@@ -63,4 +65,35 @@ pub fn audit_limited(state: &AppState, parts: &Parts, user: Option<&str>, limite
     state
         .audit
         .record("rate_limited", user, &origin_of(parts), detail);
+    limited.response(parts.uri.path() == "/mcp")
+}
+
+/// Count one request of a signed-in `user` against their rate; over it, the refusal to send.
+pub fn admit(
+    state: &AppState,
+    parts: &Parts,
+    user: &vault_actors::UserId,
+) -> Option<axum::response::Response> {
+    let limited = state.limits.user_request(user).err()?;
+    Some(refuse_limited(state, parts, Some(user.as_str()), &limited))
+}
+
+/// The request's client IP (see [`client_ip`]), as an extractor.
+pub struct ClientIp(pub IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(ip_of(parts)))
+    }
+}
+
+/// The client IP of the request in `parts` (see [`client_ip`]).
+pub fn ip_of(parts: &Parts) -> IpAddr {
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(p)| *p);
+    client_ip(&parts.headers, peer)
 }

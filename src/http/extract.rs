@@ -1,10 +1,7 @@
 //! Extractors: the authenticated caller (no handler ever sees a raw token) and the JSON-RPC
 //! body (whose rejection is a JSON-RPC error, never a plain-text 400).
 
-use std::net::SocketAddr;
-
 use axum::body::Body;
-use axum::extract::ConnectInfo;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
@@ -13,7 +10,7 @@ use serde_json::Value;
 use vault_actors::mcp::jsonrpc::{nesting_depth, Message, RpcError, INVALID_REQUEST, PARSE_ERROR};
 use vault_actors::Caller;
 
-use super::client::{audit_limited, client_ip, origin_of};
+use super::client::{admit, ip_of, origin_of, refuse_limited};
 use super::error::{rpc_error, unauthorized};
 use super::AppState;
 use crate::auth::{AuthError, Verified};
@@ -41,45 +38,32 @@ impl FromRequestParts<AppState> for Bearer {
                 scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
             })
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                let detail = serde_json::json!({ "reason": "missing", "path": parts.uri.path() });
-                state
-                    .audit
-                    .record("auth_failed", None, &origin_of(parts), detail);
-                refuse(state, &AuthError::Missing)
-            })?;
-        let json_rpc = parts.uri.path() == "/mcp";
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(p)| *p);
-        let ip = client_ip(&parts.headers, peer);
+            .ok_or_else(|| refuse(state, parts, &AuthError::Missing))?;
+        let ip = ip_of(parts);
         // An address that keeps presenting bad tokens waits before its next try.
         if let Err(limited) = state.limits.may_authenticate(ip) {
-            audit_limited(state, parts, None, &limited);
-            return Err(limited.response(json_rpc));
+            return Err(refuse_limited(state, parts, None, &limited));
         }
         let verified = state.keys.verify_token(token).map_err(|e| {
             state.limits.auth_failed(ip);
-            let reason = e.reason().as_str();
-            let detail = serde_json::json!({ "reason": reason, "path": parts.uri.path() });
-            state
-                .audit
-                .record("auth_failed", None, &origin_of(parts), detail);
-            refuse(state, &e)
+            refuse(state, parts, &e)
         })?;
-        if let Err(limited) = state.limits.user_request(&verified.caller.user) {
-            audit_limited(state, parts, Some(verified.caller.user.as_str()), &limited);
-            return Err(limited.response(json_rpc));
+        if let Some(refused) = admit(state, parts, &verified.caller.user) {
+            return Err(refused);
         }
         crate::metrics::user_seen(&verified.caller.user);
         Ok(Bearer(verified))
     }
 }
 
-/// The 401 for a refused token, counted by reason.
-fn refuse(state: &AppState, err: &AuthError) -> Response {
-    crate::metrics::auth_failure(err.reason());
+/// The 401 for a refused token, counted and audited by reason.
+fn refuse(state: &AppState, parts: &Parts, err: &AuthError) -> Response {
+    let reason = err.reason();
+    crate::metrics::auth_failure(reason);
+    let detail = serde_json::json!({ "reason": reason.as_str(), "path": parts.uri.path() });
+    state
+        .audit
+        .record("auth_failed", None, &origin_of(parts), detail);
     unauthorized(&state.public_url, err)
 }
 

@@ -4,9 +4,7 @@
 //!
 //! Every refusal is a page (or JSON for the handoff) that says what went wrong and what to do.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::{Form, Json};
@@ -14,7 +12,7 @@ use maud::{html, Markup, DOCTYPE};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::client::{client_ip, RequestOrigin};
+use super::client::{ClientIp, RequestOrigin};
 use super::error::json_error;
 use super::session::{
     cookie, csrf_refused, safe_next, same_secret, LoginKind, MaybeSignedIn, CSRF_HEADER,
@@ -73,17 +71,12 @@ pub struct LoginQuery {
 /// `GET /login`: send the browser to the provider, with this sign-in's state in a cookie.
 pub async fn start(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    ClientIp(ip): ClientIp,
+    RequestOrigin(origin): RequestOrigin,
     Query(q): Query<LoginQuery>,
 ) -> Response {
-    let ip = client_ip(&headers, Some(peer));
     if let Err(limited) = state.limits.sign_in(ip) {
         let detail = json!({ "scope": limited.scope, "retry_after": limited.retry_after_secs });
-        let agent = headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok());
-        let origin = crate::audit::Origin::new(ip, agent);
         state.audit.record("rate_limited", None, &origin, detail);
         return limited.response(false);
     }

@@ -9,12 +9,12 @@
 //! tokens never appear in a log.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 use base64::Engine;
@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use vault_actors::UserId;
 
-use super::client::{client_ip, RequestOrigin};
+use super::client::{ClientIp, RequestOrigin};
 use super::error::json_error;
 use super::login::message_page;
 use super::session::{csrf_refused, same_secret, url_encode, MaybeSignedIn, WebApi};
@@ -210,18 +210,11 @@ fn is_loopback_url(url: &Url) -> bool {
 /// `POST /register`: RFC 7591 dynamic registration of a public client.
 pub async fn register(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    ClientIp(ip): ClientIp,
+    RequestOrigin(origin): RequestOrigin,
     Json(req): Json<Registration>,
 ) -> Response {
-    let ip = client_ip(&headers, Some(peer));
     if let Err(wait) = state.oauth.registration_allowed(ip) {
-        let origin = crate::audit::Origin::new(
-            ip,
-            headers
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok()),
-        );
         let detail = json!({ "scope": "registrations", "retry_after": wait });
         state.audit.record("rate_limited", None, &origin, detail);
         let mut resp = oauth_error(
@@ -296,12 +289,6 @@ pub async fn register(
         );
     }
     tracing::info!(client_id = %client.client_id, %ip, "client registered");
-    let origin = crate::audit::Origin::new(
-        ip,
-        headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok()),
-    );
     let detail = json!({ "client_id": client.client_id, "name": client.name });
     state
         .audit

@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use subtle::ConstantTimeEq;
 use vault_actors::Caller;
 
+use super::client::admit;
 use super::error::json_error;
 use super::AppState;
 use crate::accounts::WebSession;
@@ -287,10 +288,8 @@ impl FromRequestParts<AppState> for SignedIn {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         match web_user(parts, state).await? {
             Some(user) => {
-                if let Err(limited) = state.limits.user_request(&user.caller.user) {
-                    let user_id = Some(user.caller.user.as_str());
-                    super::client::audit_limited(state, parts, user_id, &limited);
-                    return Err(limited.response(false));
+                if let Some(refused) = admit(state, parts, &user.caller.user) {
+                    return Err(refused);
                 }
                 Ok(SignedIn(user))
             }
@@ -322,10 +321,8 @@ impl FromRequestParts<AppState> for WebApi {
                 "sign in on the web page first",
             ));
         };
-        if let Err(limited) = state.limits.user_request(&user.caller.user) {
-            let user_id = Some(user.caller.user.as_str());
-            super::client::audit_limited(state, parts, user_id, &limited);
-            return Err(limited.response(false));
+        if let Some(refused) = admit(state, parts, &user.caller.user) {
+            return Err(refused);
         }
         if parts.method != Method::GET && parts.method != Method::HEAD {
             let sent = parts
