@@ -7,11 +7,12 @@
 //! cases (256 when unset, which keeps `cargo test --workspace` quick); a long run raises it:
 //!
 //! ```text
-//! PROPTEST_CASES=1000000 timeout 600 cargo test --release -p vault-actors --test fuzz \
-//!     note_path -- --nocapture --test-threads=1
+//! FUZZ_SECONDS=200 cargo test --release -p vault-actors --test fuzz note_path -- \
+//!     --nocapture --test-threads=1
 //! ```
 //!
-//! and each property prints how many cases it ran and for how long. Generators mix arbitrary
+//! runs each property of the target for 200 seconds (rounds of `PROPTEST_CASES` cases, each
+//! round from a fresh seed), and each property prints how many cases it ran and for how long. Generators mix arbitrary
 //! text with near-valid inputs built from the pieces that matter to each parser, and the
 //! properties state what the parser promises, not only that it does not panic.
 
@@ -66,10 +67,20 @@ fn check_scaled<S>(
     };
     let cases = AtomicU64::new(0);
     let started = Instant::now();
-    let outcome = TestRunner::new(config).run(&strategy, |value| {
-        cases.fetch_add(1, Ordering::Relaxed);
-        property(value)
-    });
+    let budget = fuzz_seconds().map(Duration::from_secs);
+    let mut outcome = Ok(());
+    // With `FUZZ_SECONDS`, rounds of `cases` cases run until the time is spent; each round draws
+    // fresh values from a new random seed.
+    loop {
+        outcome = TestRunner::new(config.clone()).run(&strategy, |value| {
+            cases.fetch_add(1, Ordering::Relaxed);
+            property(value)
+        });
+        match budget {
+            Some(budget) if outcome.is_ok() && started.elapsed() < budget => continue,
+            _ => break,
+        }
+    }
     eprintln!(
         "fuzz {name}: {} cases in {:.1?}",
         cases.load(Ordering::Relaxed),
@@ -78,6 +89,11 @@ fn check_scaled<S>(
     if let Err(e) = outcome {
         panic!("{name}: {e}");
     }
+}
+
+/// `FUZZ_SECONDS`: how long each property runs in a long run (unset: one round of cases).
+fn fuzz_seconds() -> Option<u64> {
+    std::env::var("FUZZ_SECONDS").ok()?.parse().ok()
 }
 
 /// Strings glued from `pieces` and arbitrary characters, `0..max` parts long.
