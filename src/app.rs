@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use vault_actors::{Supervisor, UserId};
 
+use crate::account_data;
 use crate::accounts::{AccountStore, NewToken};
 use crate::audit::Audit;
 use crate::auth::{self, TokenKeys, MIN_SECRET_BYTES};
@@ -156,7 +157,9 @@ impl Application {
         origins.insert(origin_of(&public_url));
         origins.insert(format!("http://localhost:{}", addr.port()));
         origins.insert(format!("http://127.0.0.1:{}", addr.port()));
+        let storage = account_data::Storage::from_settings(&config.actor_settings());
         let state = AppState {
+            storage: Arc::new(storage),
             supervisor,
             keys: Arc::new(keys),
             public_url: public_url.into(),
@@ -425,31 +428,21 @@ pub fn print_token(config: &Config, args: &TokenArgs) -> Result<(), StartError> 
     let user = UserId::parse(&args.user).map_err(|e| StartError::Token(format!("--user: {e}")))?;
     let ttl = humantime::parse_duration(&args.ttl)
         .map_err(|e| StartError::Token(format!("--ttl {:?}: {e}", args.ttl)))?;
-    for scope in &args.scopes {
-        if !matches!(scope.as_str(), "notes:read" | "notes:write") {
-            return Err(StartError::Token(format!(
-                "--scope {scope:?}: expected notes:read or notes:write"
-            )));
-        }
-    }
+    let (claim, access) = args.scope_claim().map_err(StartError::Token)?;
     let url = public_url(config, config.port);
     let minted = keys(config, &url)?
-        .mint_token(&user, ttl, &args.scopes)
+        .mint_token(&user, ttl, &claim)
         .map_err(|e| StartError::Token(e.to_string()))?;
     // Recorded so its owner can see and revoke it on the account page.
     let accounts =
         AccountStore::open(&config.data_dir).map_err(|e| StartError::Accounts(e.to_string()))?;
-    let scope = if args.scopes.is_empty() || args.scopes.iter().any(|s| s == "notes:write") {
-        "write"
-    } else {
-        "read"
-    };
+    let scope = crate::auth::scope_label(&access);
     accounts
         .record_token_blocking(&NewToken {
             jti: &minted.jti,
             user: &user,
             name: "vault-mcp token (command line)",
-            scope,
+            scope: &scope,
             created: minted.issued_at,
             expires: minted.expires_at,
         })
@@ -469,5 +462,45 @@ pub fn print_token(config: &Config, args: &TokenArgs) -> Result<(), StartError> 
         detail,
     );
     println!("{}", minted.token);
+    Ok(())
+}
+
+/// `vault-mcp import <folder or archive>`: import into `--user`'s vault while no server runs
+/// (the data folder's lock is taken first), print the report as JSON and audit it.
+pub fn run_import(
+    config: &crate::config::Config,
+    args: &crate::cli::ImportArgs,
+) -> Result<(), StartError> {
+    let user = UserId::parse(&args.user).map_err(|e| StartError::Token(format!("--user: {e}")))?;
+    let _lock =
+        crate::lock::DataLock::acquire(&config.data_dir, &format!("vault-mcp import for {user}"))?;
+    let meta = std::fs::metadata(&args.source)
+        .map_err(|e| StartError::Token(format!("{}: {e}", args.source.display())))?;
+    let source = if meta.is_dir() {
+        account_data::Source::Folder(args.source.clone())
+    } else {
+        account_data::Source::Archive(args.source.clone())
+    };
+    let storage = account_data::Storage::from_settings(&config.actor_settings());
+    let report = account_data::import(&source, &storage.vault_dir(&user), &storage)
+        .map_err(|e| StartError::Token(e.to_string()))?;
+    let audit = crate::audit::Audit::open(
+        &config.data_dir,
+        config.audit_max_bytes as u64,
+        config.audit_keep,
+    )
+    .map_err(StartError::Data)?;
+    let detail = serde_json::json!({ "notes": report.notes(), "attachments": report.attachments(),
+                                     "skipped": report.skipped.len(), "via": "command line" });
+    audit.record(
+        "account_imported",
+        Some(user.as_str()),
+        &Default::default(),
+        detail,
+    );
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&report).unwrap_or_default()
+    );
     Ok(())
 }

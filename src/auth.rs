@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use vault_actors::caller::Access;
 use vault_actors::{Caller, UserId};
 
 /// Shortest secret accepted (bytes); HS256 wants at least its output size.
@@ -32,7 +33,9 @@ struct Claims {
     /// The token's id, for revocation and the account page's list.
     #[serde(default)]
     jti: String,
-    /// Space-separated scopes; absent means every right over the user's own vault.
+    /// Space-separated scopes (`notes:read`, `notes:write`, and their folder forms
+    /// `notes:read:<folder>`, `notes:write:<folder>`; see `vault_actors::caller`); absent means
+    /// every right over the user's own vault.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     scope: Option<String>,
     /// The OAuth grant an access token belongs to: disconnecting the client revokes it.
@@ -152,11 +155,32 @@ impl Revocations {
             .is_some_and(|&at| at <= now)
     }
 
+    /// Was a token of `user` issued at `issued_at` issued before the account was deleted?
+    pub fn issued_before_deletion(&self, user: &str, issued_at: u64) -> bool {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&user_key(user))
+            .is_some_and(|&at| issued_at <= at)
+    }
+
+    /// Set `key` to `at`, or keep a later time already set (a user deleted twice).
+    pub fn insert_latest(&self, key: &str, at: u64) {
+        let mut map = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        let entry = map.entry(key.to_string()).or_insert(at);
+        *entry = (*entry).max(at);
+    }
+
     pub fn insert(&self, jti: &str, at: u64) {
         let mut map = self.0.write().unwrap_or_else(PoisonError::into_inner);
         let entry = map.entry(jti.to_string()).or_insert(at);
         *entry = (*entry).min(at);
     }
+}
+
+/// The revocation key of everything issued to `user` up to a time (the account was deleted).
+pub fn user_key(user: &str) -> String {
+    format!("user:{user}")
 }
 
 /// The revocation key of grant `id`.
@@ -208,6 +232,9 @@ pub struct TokenKeys {
     revocations: Arc<Revocations>,
     /// When tokens were last used (`jti` → unix seconds), until [`TokenKeys::take_usage`].
     usage: Mutex<HashMap<String, u64>>,
+    /// The signing secret, from which keys for other purposes are derived
+    /// ([`TokenKeys::derive_key`]): the same on every node and across restarts.
+    secret: Vec<u8>,
 }
 
 /// The current time, in unix seconds.
@@ -234,7 +261,20 @@ impl TokenKeys {
             verified: Mutex::new(HashMap::new()),
             revocations: Arc::default(),
             usage: Mutex::new(HashMap::new()),
+            secret: secret.to_vec(),
         }
+    }
+
+    /// A 256-bit key for the purpose named by `label` (HMAC-SHA256 of the label under the
+    /// signing secret): a server secret that survives restarts and is the same on every node,
+    /// and that differs per purpose, so no key can be turned into a token signature.
+    pub fn derive_key(&self, label: &str) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.secret)
+            .expect("HMAC accepts a key of any length");
+        mac.update(b"vault-mcp derived key: ");
+        mac.update(label.as_bytes());
+        mac.finalize().into_bytes().into()
     }
 
     /// Also accept tokens whose audience is `resource` (the MCP endpoint, RFC 8707), as the
@@ -354,7 +394,10 @@ impl TokenKeys {
             .grant
             .as_ref()
             .is_some_and(|g| self.revocations.is_revoked(&grant_key(g), now));
-        if grant_revoked || self.revocations.is_revoked(&verified.jti, now) {
+        let user_deleted = self
+            .revocations
+            .issued_before_deletion(verified.caller.user.as_str(), verified.issued_at);
+        if grant_revoked || user_deleted || self.revocations.is_revoked(&verified.jti, now) {
             return Err(AuthError::Invalid(
                 AuthFailure::Revoked,
                 "token revoked".into(),
@@ -399,17 +442,9 @@ impl TokenKeys {
         }
         let user = UserId::parse(&claims.sub)
             .map_err(|e| AuthError::Invalid(AuthFailure::BadSubject, format!("sub: {e}")))?;
-        let caller = match claims.scope {
-            None => Caller::full(user),
-            Some(scope) => {
-                let has = |s: &str| scope.split_whitespace().any(|x| x == s);
-                let can_write = has("notes:write");
-                Caller {
-                    user,
-                    can_read: can_write || has("notes:read"),
-                    can_write,
-                }
-            }
+        let caller = Caller {
+            user,
+            access: Access::from_claim(claims.scope.as_deref()),
         };
         Ok(Verified {
             caller,
@@ -418,6 +453,21 @@ impl TokenKeys {
             issued_at: claims.iat,
             expires_at: claims.exp,
         })
+    }
+}
+
+/// How the account page and the audit log name a token's access: `write` (everything), `read`
+/// (read the whole vault), or, for folder-scoped tokens, the `scope` claim itself
+/// (`notes:write:work notes:read:shared`).
+pub fn scope_label(access: &Access) -> String {
+    if *access == Access::full() {
+        return "write".into();
+    }
+    let claim = access.to_claim();
+    if claim == ["notes:read"] {
+        "read".into()
+    } else {
+        claim.join(" ")
     }
 }
 
@@ -500,7 +550,30 @@ mod tests {
             )
             .unwrap();
         let c = k.verify(&t).unwrap();
-        assert!(c.can_read && !c.can_write);
+        assert!(c.can_read() && !c.can_write());
+    }
+
+    #[test]
+    fn folder_scopes_survive_the_token() {
+        let k = keys();
+        let scopes = [
+            "notes:write:work".to_string(),
+            "notes:read:My%20Notes".to_string(),
+        ];
+        let t = k
+            .mint(
+                &UserId::parse("bob").unwrap(),
+                Duration::from_secs(60),
+                &scopes,
+            )
+            .unwrap();
+        let access = k.verify(&t).unwrap().access;
+        assert_eq!(access.to_claim(), scopes);
+        let note = |p: &str| vault_actors::note::NotePath::parse(p).unwrap();
+        assert!(access.allows_write(&note("work/a.md")));
+        assert!(access.allows_read(&note("My Notes/b.md")));
+        assert!(!access.allows_write(&note("My Notes/b.md")));
+        assert!(!access.allows_read(&note("home/c.md")));
     }
 
     #[test]

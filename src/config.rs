@@ -37,6 +37,8 @@ pub struct Config {
     pub max_in_flight: usize,
     pub max_live_actors: usize,
     pub confirm_deletes: bool,
+    /// Watch open vaults for changes made by other programs (live index updates).
+    pub watch_files: bool,
     pub client_request_timeout: Duration,
     pub jwt_issuer: Option<String>,
     pub jwt_audience: Option<String>,
@@ -52,6 +54,7 @@ pub struct Config {
     pub max_sessions_per_user: usize,
     /// Enforced by the token API (the front), so not among the actors' settings.
     pub max_tokens_per_user: usize,
+    pub history_per_note: usize,
     pub web_session_ttl: Duration,
     pub token_max_ttl: Duration,
     /// Sign-in with an OpenID provider (Hugging Face on a Space), when configured.
@@ -120,6 +123,7 @@ struct FileConfig {
     max_in_flight: usize,
     max_live_actors: usize,
     confirm_deletes: bool,
+    watch_files: bool,
     client_request_timeout: String,
     jwt: JwtSection,
     web: WebSection,
@@ -187,6 +191,7 @@ struct LimitsSection {
     max_vault_bytes: usize,
     max_sessions_per_user: usize,
     max_tokens_per_user: usize,
+    history_per_note: usize,
 }
 
 /// Command-line values that override everything else.
@@ -426,6 +431,14 @@ impl Config {
                 },
                 None => f.confirm_deletes,
             },
+            watch_files: match get("WATCH_FILES") {
+                Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+                    "true" | "1" | "yes" => true,
+                    "false" | "0" | "no" => false,
+                    _ => return Err(invalid("WATCH_FILES", &v, "expected true or false")),
+                },
+                None => f.watch_files,
+            },
             client_request_timeout: dur("CLIENT_REQUEST_TIMEOUT", &f.client_request_timeout)?,
             jwt_issuer: get("JWT_ISSUER").or_else(|| non_empty(f.jwt.issuer)),
             jwt_audience: get("JWT_AUDIENCE").or_else(|| non_empty(f.jwt.audience)),
@@ -439,6 +452,7 @@ impl Config {
             max_vault_bytes: num("MAX_VAULT_BYTES", f.limits.max_vault_bytes)?,
             max_sessions_per_user: num("MAX_SESSIONS_PER_USER", f.limits.max_sessions_per_user)?,
             max_tokens_per_user: num("MAX_TOKENS_PER_USER", f.limits.max_tokens_per_user)?,
+            history_per_note: num("HISTORY_PER_NOTE", f.limits.history_per_note)?,
             web_session_ttl: dur("WEB_SESSION_TTL", &f.web.session_ttl)?,
             token_max_ttl: dur("TOKEN_MAX_TTL", &f.web.token_max_ttl)?,
             oidc: oidc(&get)?,
@@ -513,7 +527,9 @@ impl Config {
             sessions_per_user: self.max_sessions_per_user as u64,
         };
         s.max_live_actors = self.max_live_actors;
+        s.history_per_note = self.history_per_note;
         s.mcp.confirm_deletes = self.confirm_deletes;
+        s.watch_files = self.watch_files;
         s.mcp.client_timeout = self.client_request_timeout;
         s
     }

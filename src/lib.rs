@@ -3,6 +3,7 @@
 //! Start here: [`app::Application`] binds the socket and builds the [`http::router`]; every MCP
 //! call then goes router → `vault_actors::Supervisor` → the user's actor.
 
+pub mod account_data;
 pub mod accounts;
 pub mod app;
 pub mod audit;

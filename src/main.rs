@@ -49,6 +49,7 @@ fn main() -> ExitCode {
             app.run_until_stopped(stop).await
         }),
         Command::Token(args) => app::print_token(&config, &args),
+        Command::Import(args) => vault_mcp::app::run_import(&config, &args),
         Command::Stdio(args) => match UserId::parse(&args.user) {
             Ok(user) => runtime.block_on(stdio::run(config, user)),
             Err(e) => Err(app::StartError::Token(format!("--user: {e}"))),

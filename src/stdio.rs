@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 use vault_actors::mcp::jsonrpc::{
     nesting_depth, Message, RpcError, INTERNAL_ERROR, INVALID_REQUEST, PARSE_ERROR,
@@ -39,11 +39,11 @@ pub async fn run(config: Config, user: UserId) -> Result<(), StartError> {
     let mut session: Option<String> = None;
     // Requests still running when stdin closes are answered before the session ends.
     let mut running = tokio::task::JoinSet::new();
-    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    let mut stdin = BufReader::new(tokio::io::stdin());
     let max_depth = config.max_json_depth;
     let max_bytes = config.max_body_bytes;
     loop {
-        let line = match lines.next_line().await {
+        let line = match next_line(&mut stdin, max_bytes).await {
             Ok(Some(line)) => line,
             Ok(None) => break,
             Err(e) => {
@@ -51,7 +51,7 @@ pub async fn run(config: Config, user: UserId) -> Result<(), StartError> {
                 break;
             }
         };
-        if line.trim().is_empty() {
+        if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
         let (messages, batch) = match parse_line(&line, max_bytes, max_depth) {
@@ -134,9 +134,41 @@ pub async fn run(config: Config, user: UserId) -> Result<(), StartError> {
     Ok(())
 }
 
+/// The next line of input without its newline, as bytes (invalid UTF-8 is answered by
+/// [`parse_line`], not fatal). Past `max_bytes` the rest of the line is read and dropped, so a
+/// line without an end cannot fill memory; what is kept then is `max_bytes + 1` bytes, which
+/// [`parse_line`] refuses. `None` at the end of input.
+async fn next_line<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    max_bytes: usize,
+) -> std::io::Result<Option<Vec<u8>>> {
+    let mut line = Vec::new();
+    let mut read_any = false;
+    loop {
+        let chunk = reader.fill_buf().await?;
+        if chunk.is_empty() {
+            return Ok(read_any.then_some(line));
+        }
+        read_any = true;
+        let (taken, done) = match chunk.iter().position(|&b| b == b'\n') {
+            Some(at) => (at, true),
+            None => (chunk.len(), false),
+        };
+        let room = (max_bytes + 1).saturating_sub(line.len());
+        line.extend_from_slice(&chunk[..taken.min(room)]);
+        reader.consume(taken + usize::from(done));
+        if done {
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            return Ok(Some(line));
+        }
+    }
+}
+
 /// One line of input as JSON-RPC messages, or the error response to answer it with.
 fn parse_line(
-    line: &str,
+    line: &[u8],
     max_bytes: usize,
     max_depth: usize,
 ) -> Result<(Vec<Message>, bool), Value> {
@@ -145,10 +177,16 @@ fn parse_line(
         let msg = format!("message over the limit of {max_bytes} bytes");
         return Err(refuse(INVALID_REQUEST, msg));
     }
-    if nesting_depth(line.as_bytes()) > max_depth {
+    if nesting_depth(line) > max_depth {
         let msg = format!("JSON nested deeper than {max_depth} levels");
         return Err(refuse(INVALID_REQUEST, msg));
     }
+    let line = std::str::from_utf8(line).map_err(|e| {
+        refuse(
+            PARSE_ERROR,
+            format!("parse error: the line is not valid UTF-8 ({e})"),
+        )
+    })?;
     let value: Value =
         serde_json::from_str(line).map_err(|e| refuse(PARSE_ERROR, format!("parse error: {e}")))?;
     let (items, batch) = match value {
@@ -206,17 +244,35 @@ mod tests {
     #[test]
     fn bad_lines_get_the_json_rpc_error_they_deserve() {
         let code = |line: &str, max_bytes: usize| {
-            parse_line(line, max_bytes, 64).unwrap_err()["error"]["code"].clone()
+            parse_line(line.as_bytes(), max_bytes, 64).unwrap_err()["error"]["code"].clone()
         };
         assert_eq!(code("{not json", 1000), PARSE_ERROR);
         assert_eq!(code("[]", 1000), INVALID_REQUEST);
         let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
         assert_eq!(code(&deep, 1000), INVALID_REQUEST);
         assert_eq!(code(&"x".repeat(20), 10), INVALID_REQUEST);
-        let wrong = parse_line(r#"{"jsonrpc":"1.0","id":7,"method":"ping"}"#, 1000, 64);
+        let not_utf8 = parse_line(
+            b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\xff\"}",
+            1000,
+            64,
+        );
+        assert_eq!(not_utf8.unwrap_err()["error"]["code"], PARSE_ERROR);
+        let wrong = parse_line(br#"{"jsonrpc":"1.0","id":7,"method":"ping"}"#, 1000, 64);
         assert_eq!(wrong.unwrap_err()["id"], 7);
-        let good = parse_line(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#, 1000, 64);
+        let good = parse_line(br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#, 1000, 64);
         let (messages, batch) = good.unwrap();
         assert_eq!((messages.len(), batch), (1, false));
+    }
+
+    #[tokio::test]
+    async fn lines_are_bytes_bounded_by_the_limit() {
+        let input: &[u8] = b"short\r\n\xff\xfe\n0123456789abcdef\nlast";
+        let mut reader = BufReader::with_capacity(4, input);
+        let mut got = Vec::new();
+        while let Some(line) = next_line(&mut reader, 8).await.unwrap() {
+            got.push(line);
+        }
+        let want: [&[u8]; 4] = [b"short", b"\xff\xfe", b"012345678", b"last"];
+        assert_eq!(got, want);
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! It is held beside the supervisor's routing entry, so it outlives the user's actors:
 //! - the senders of open `GET` streams (an open stream never keeps an idle actor alive);
-//! - resource subscriptions, which are about delivery to those streams;
+//! - resource subscriptions, which are about delivery to those streams, and the access of each
+//!   session's latest request, so a note outside that token's folders is never announced to it;
 //! - cancellation flags of running requests and the reply slots of server-to-client requests,
 //!   which must be reachable while the actor is busy running the very request they concern.
 
@@ -14,7 +15,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use crate::caller::Access;
 use crate::mcp::jsonrpc::notification;
+use crate::note::uri::path_of;
+use crate::note::NotePath;
 
 /// Messages a stream may fall behind by before new ones are dropped for it.
 const STREAM_BUFFER: usize = 64;
@@ -28,6 +32,12 @@ struct HubState {
     streams: HashMap<String, mpsc::Sender<Value>>,
     /// Resource URIs each session subscribed to.
     subscriptions: HashMap<String, HashSet<String>>,
+    /// The access of each session's latest request: a session may be used with several
+    /// tokens of its user, and only the latest one's folders are announced to it.
+    access: HashMap<String, Access>,
+    /// The access of the token that opened each session's stream: what the stream carries is
+    /// bounded by it too, whatever token the session's requests use.
+    stream_access: HashMap<String, Access>,
     /// Cancellation flags of running requests, by (session id, request id as JSON text).
     running: HashMap<(String, String), CancelFlag>,
     /// Reply slots of server-to-client requests, by request id (ids are unique per hub).
@@ -55,6 +65,16 @@ impl Hub {
         rx
     }
 
+    /// [`Hub::open`] for a stream opened with a token of `access`: the stream hears only of
+    /// notes that token may read.
+    pub fn open_for(&self, session_id: &str, access: &Access) -> mpsc::Receiver<Value> {
+        let rx = self.open(session_id);
+        self.lock()
+            .stream_access
+            .insert(session_id.to_string(), access.clone());
+        rx
+    }
+
     /// Streams open now: registered and their client still reading (a stream whose client
     /// left is only forgotten at the next publish or close).
     pub fn open_streams(&self) -> usize {
@@ -70,6 +90,16 @@ impl Hub {
         let mut s = self.lock();
         s.streams.remove(session_id);
         s.subscriptions.remove(session_id);
+        s.access.remove(session_id);
+        s.stream_access.remove(session_id);
+    }
+
+    /// Note the access of the request `session_id` is running now.
+    pub fn set_access(&self, session_id: &str, access: &Access) {
+        let mut s = self.lock();
+        if s.access.get(session_id) != Some(access) {
+            s.access.insert(session_id.to_string(), access.clone());
+        }
     }
 
     /// Send `message` to the stream of `session_id`; false when none is open or it is full.
@@ -99,15 +129,26 @@ impl Hub {
         }
     }
 
-    /// Tell every session subscribed to `uri` that it changed.
+    /// Tell every session subscribed to `uri` that it changed, unless the token of its latest
+    /// request may not read that note.
     pub fn resource_updated(&self, uri: &str) {
-        let sessions: Vec<String> = self
-            .lock()
+        let path = path_of(uri).ok().and_then(|p| NotePath::parse(&p).ok());
+        let s = self.lock();
+        let allows = |access: Option<&Access>| match (access, &path) {
+            (None, _) => true,
+            (Some(access), Some(path)) => access.allows_read(path),
+            // Not a note URI (test fixtures): only a token that reads everything hears of it.
+            (Some(access), None) => access.read == crate::caller::FolderSet::All,
+        };
+        let readable =
+            |session: &str| allows(s.access.get(session)) && allows(s.stream_access.get(session));
+        let sessions: Vec<String> = s
             .subscriptions
             .iter()
-            .filter(|(_, uris)| uris.contains(uri))
-            .map(|(s, _)| s.clone())
+            .filter(|(session, uris)| uris.contains(uri) && readable(session))
+            .map(|(session, _)| session.clone())
             .collect();
+        drop(s);
         for s in sessions {
             self.publish(
                 &s,

@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::quotas::Quotas;
+
 /// Settings shared by the supervisor and every user actor.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -27,49 +29,46 @@ pub struct Settings {
     /// Most user actors alive at once; starting one more retires the least recently used (its
     /// sessions stay valid). Bounds memory and open files whatever the number of users.
     pub max_live_actors: usize,
+    /// Watch each open vault's folder, so that files changed by other programs reach the
+    /// index within about a second (see `crate::watch`); off, they are found when a note is
+    /// read or written and when the actor next starts.
+    pub watch_files: bool,
     /// Crashes of one user's actor within `crash_window` that make the supervisor refuse to
     /// restart it for a while (a crash loop would otherwise burn a core forever).
     pub crash_limit: usize,
     pub crash_window: Duration,
     /// MCP behaviour: delete confirmations, how long to wait for a client's answer.
-    pub mcp: crate::mcp::context::McpOptions,
+    pub mcp: McpOptions,
     /// How much one user may store and keep open.
     pub quotas: Quotas,
+    /// Previous versions kept per note for `note_history`/`restore_note` (0 keeps none).
+    pub history_per_note: usize,
 }
 
-/// How much one user may store and keep open. Going over is refused with `quota_exceeded`
-/// before anything changes; what is already stored is never refused, truncated or lost (a
-/// vault filled from outside the server stays readable and searchable, and may shrink).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Quotas {
-    /// Most notes in one vault: a write that would add one more is refused.
-    pub notes_per_vault: u64,
-    /// Most bytes of note files (frontmatter included) in one vault: a write that would grow
-    /// the vault past it is refused; one that keeps or shrinks a note's size never is.
-    pub vault_bytes: u64,
-    /// Most live (unexpired, not ended) MCP sessions of one user: one more `initialize` is
-    /// refused, the sessions already open keep working.
-    pub sessions_per_user: u64,
+/// Server-wide MCP behaviour chosen by configuration.
+#[derive(Debug, Clone)]
+pub struct McpOptions {
+    /// Ask the user (elicitation) before `delete_note`, when the client can ask.
+    pub confirm_deletes: bool,
+    /// How long a server-to-client request (sampling, elicitation) may take.
+    pub client_timeout: Duration,
 }
 
-impl Quotas {
-    /// The names a `quota_exceeded` error gives each limit (part of the public contract).
-    pub const NOTES_PER_VAULT: &'static str = "notes_per_vault";
-    pub const VAULT_BYTES: &'static str = "vault_bytes";
-    pub const SESSIONS_PER_USER: &'static str = "sessions_per_user";
-    /// Tokens one person may have working at once; enforced by the token API, not here.
-    pub const TOKENS_PER_USER: &'static str = "tokens_per_user";
-}
-
-impl Default for Quotas {
+impl Default for McpOptions {
     fn default() -> Self {
-        Quotas {
-            notes_per_vault: 5_000,
-            vault_bytes: 1 << 30,
-            sessions_per_user: 32,
+        McpOptions {
+            confirm_deletes: false,
+            client_timeout: Duration::from_secs(120),
         }
     }
 }
+
+/// Default for the memory budget shared by the in-memory index copies of every open vault
+/// ([`Settings::search_memory_bytes`]).
+pub const DEFAULT_SEARCH_MEMORY_BYTES: usize = 256 << 20;
+
+/// Default of [`Settings::history_per_note`].
+pub const DEFAULT_HISTORY_PER_NOTE: usize = 20;
 
 impl Settings {
     /// Defaults for tests and tools; the process builds its own from `config.toml`.
@@ -82,12 +81,14 @@ impl Settings {
             actor_idle_timeout: Duration::from_secs(10 * 60),
             max_note_bytes: 1024 * 1024,
             max_query_chars: 256,
-            search_memory_bytes: crate::index::DEFAULT_SEARCH_MEMORY_LIMIT,
+            search_memory_bytes: DEFAULT_SEARCH_MEMORY_BYTES,
             max_live_actors: 1024,
+            watch_files: true,
             crash_limit: 5,
             crash_window: Duration::from_secs(60),
             mcp: Default::default(),
             quotas: Quotas::default(),
+            history_per_note: DEFAULT_HISTORY_PER_NOTE,
         }
     }
 }

@@ -17,39 +17,15 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::caller::Caller;
+use crate::error::ActorError;
 use crate::hub::Hub;
-use crate::mcp::jsonrpc::Message;
+use crate::mcp::jsonrpc::{Message, RpcError};
+use crate::mcp::listen::Listening;
+pub use crate::messages::SupervisorStats;
+use crate::messages::{Initialized, StatelessRequest, SupervisorMsg, UserMsg};
 use crate::settings::Settings;
-use crate::user_actor::{ActorError, Initialized, UserActor, UserArgs, UserMsg};
+use crate::user_actor::{UserActor, UserArgs};
 use crate::user_id::UserId;
-
-/// Everything the supervisor can be asked.
-pub enum SupervisorMsg {
-    /// Deliver `msg` to `user`'s actor, spawning it if needed.
-    Route { user: UserId, msg: UserMsg },
-    /// Client messages that only steer requests already running (cancellations, answers to
-    /// server-to-client requests): delivered through the user's hub, since the actor may be
-    /// busy with the very request they concern.
-    Control {
-        user: UserId,
-        session_id: String,
-        messages: Vec<Message>,
-    },
-    /// `user`'s actor `actor` has been idle long enough: stop routing to it and let it finish.
-    Retire { user: UserId, actor: ActorId },
-    /// How many user actors are running now, how many have crashed since start, and how many
-    /// streams are open.
-    Stats(ractor::RpcReplyPort<SupervisorStats>),
-}
-
-/// Counters for tests, benchmarks and operators.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SupervisorStats {
-    pub live_actors: usize,
-    pub crashes: u64,
-    /// Open server-to-client streams (`GET /mcp`) over all users' hubs.
-    pub open_streams: usize,
-}
 
 /// Per-user bookkeeping that outlives the user's actors.
 struct Slot {
@@ -284,6 +260,17 @@ impl Actor for SupervisorActor {
                     tracing::debug!(user = %user, "user actor retired after idling");
                 }
             }
+            SupervisorMsg::Release { user, reply } => {
+                state.retire(&user);
+                let slot = state.slots.entry(user).or_insert_with(|| Slot {
+                    actor: None,
+                    hub: Arc::new(Hub::default()),
+                    owner: Arc::new(tokio::sync::Mutex::new(())),
+                    crashes: VecDeque::new(),
+                    last_used: Arc::new(AtomicU64::new(0)),
+                });
+                let _ = reply.send(slot.owner.clone());
+            }
             SupervisorMsg::Stats(reply) => {
                 let open_streams = state.slots.values().map(|s| s.hub.open_streams()).sum();
                 let _ = reply.send(SupervisorStats {
@@ -451,6 +438,7 @@ impl Supervisor {
     ) -> Result<mpsc::Receiver<Value>, ActorError> {
         self.ask(&caller.user, |reply| UserMsg::OpenStream {
             session_id,
+            access: caller.access.clone(),
             reply,
         })
         .await
@@ -475,6 +463,40 @@ impl Supervisor {
         .await
     }
 
+    /// Answer one request of the stateless revision for `caller` on the user's actor, without
+    /// a session; progress sent before the answer goes to `events`.
+    pub async fn stateless(
+        &self,
+        caller: Caller,
+        request: StatelessRequest,
+        events: Option<mpsc::Sender<Value>>,
+    ) -> Result<Value, ActorError> {
+        let user = caller.user.clone();
+        self.ask(&user, |reply| UserMsg::Stateless {
+            caller,
+            request: Box::new(request),
+            events,
+            reply,
+        })
+        .await
+    }
+
+    /// Open a `subscriptions/listen` stream for `caller` (a stateless request whose envelope
+    /// is checked); its notifications follow the caller's folder scope.
+    pub async fn listen(
+        &self,
+        caller: Caller,
+        request: StatelessRequest,
+    ) -> Result<Result<Listening, RpcError>, ActorError> {
+        let user = caller.user.clone();
+        self.ask(&user, |reply| UserMsg::Listen {
+            caller,
+            request: Box::new(request),
+            reply,
+        })
+        .await
+    }
+
     /// End `session_id`.
     pub async fn end_session(&self, caller: &Caller, session_id: String) -> Result<(), ActorError> {
         self.ask(&caller.user, |reply| UserMsg::EndSession {
@@ -482,6 +504,27 @@ impl Supervisor {
             reply,
         })
         .await
+    }
+
+    /// Take `user`'s vault away from their actor: the actor is stopped (after finishing what
+    /// it was asked) and the returned guard holds the vault's ownership lock. While it is held
+    /// no actor of the user touches the vault or its index; requests that arrive meanwhile
+    /// start a successor that waits for the guard to be dropped, then opens whatever the vault
+    /// is by then (reconciling the index with the files).
+    pub async fn hold_vault(
+        &self,
+        user: &UserId,
+    ) -> Result<tokio::sync::OwnedMutexGuard<()>, ActorError> {
+        let user = user.clone();
+        let owner = match self
+            .actor
+            .call(|reply| SupervisorMsg::Release { user, reply }, None)
+            .await
+        {
+            Ok(CallResult::Success(owner)) => owner,
+            _ => return Err(ActorError::Storage("supervisor unavailable".into())),
+        };
+        Ok(owner.lock_owned().await)
     }
 
     /// Running actors, crashes so far and open streams (zeros when the supervisor is gone).

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::error::VaultError;
 use crate::pool::{self, Pool};
-use crate::user_actor::UserCore;
+use crate::user_core::UserCore;
 
 /// Jobs a drain runs before it goes to the back of the pool's queue.
 const DRAIN_BUDGET: usize = 16;

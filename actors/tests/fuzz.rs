@@ -31,11 +31,11 @@ use vault_actors::index::fts_query::{build_match_query, segment_cjk, QueryError}
 use vault_actors::mcp::jsonrpc::{
     nesting_depth, result_response, Message, RpcError, INVALID_REQUEST,
 };
-use vault_actors::vault::markdown::{
-    extract_inline_tags, extract_links, first_heading, parse_frontmatter, render,
-    split_frontmatter, FrontmatterError,
+use vault_actors::note::{parse_folder, NotePath, MAX_NAME_BYTES, MAX_PATH_CHARS};
+use vault_actors::vault::body::{extract_inline_tags, extract_links, first_heading, scan};
+use vault_actors::vault::frontmatter::{
+    parse_frontmatter, render, split_frontmatter, FrontmatterError,
 };
-use vault_actors::vault::paths::{parse_folder, NotePath, MAX_NAME_BYTES, MAX_PATH_CHARS};
 use vault_actors::vault::{Vault, WriteRequest};
 use vault_actors::Settings;
 
@@ -68,19 +68,18 @@ fn check_scaled<S>(
     let cases = AtomicU64::new(0);
     let started = Instant::now();
     let budget = fuzz_seconds().map(Duration::from_secs);
-    let mut outcome = Ok(());
     // With `FUZZ_SECONDS`, rounds of `cases` cases run until the time is spent; each round draws
     // fresh values from a new random seed.
-    loop {
-        outcome = TestRunner::new(config.clone()).run(&strategy, |value| {
+    let outcome = loop {
+        let round = TestRunner::new(config.clone()).run(&strategy, |value| {
             cases.fetch_add(1, Ordering::Relaxed);
             property(value)
         });
         match budget {
-            Some(budget) if outcome.is_ok() && started.elapsed() < budget => continue,
-            _ => break,
+            Some(budget) if round.is_ok() && started.elapsed() < budget => continue,
+            _ => break round,
         }
-    }
+    };
     eprintln!(
         "fuzz {name}: {} cases in {:.1?}",
         cases.load(Ordering::Relaxed),
@@ -191,17 +190,29 @@ fn jsonrpc_nesting_depth_never_undercounts_what_serde_parses() {
     check("jsonrpc_nesting_depth_mutated", inputs, |bytes| {
         let counted = nesting_depth(&bytes);
         // The count is what keeps a hostile body from reaching the recursive parser, so on
-        // everything the parser accepts it must be the real depth, never less.
+        // everything the parser accepts it must be at least the real depth. It can be more: when
+        // an object repeats a key, the parsed value keeps only the last member, and a deeper
+        // earlier one is still counted (it is still parsed, so counting it is right).
         if let Ok(value) = serde_json::from_slice::<Value>(&bytes) {
-            prop_assert_eq!(
-                counted,
+            prop_assert!(
+                counted >= depth(&value),
+                "{counted} < {}: {:?}",
                 depth(&value),
-                "{:?}",
                 String::from_utf8_lossy(&bytes)
             );
         }
         Ok(())
     });
+}
+
+/// Found by a long run: a repeated key hides a deeper earlier member from the parsed value, but
+/// not from the parser, so the count keeps it.
+#[test]
+fn jsonrpc_nesting_depth_counts_members_a_repeated_key_replaces() {
+    let text = br#"{"a":[[null]],"a":1}"#;
+    let value: Value = serde_json::from_slice(text).unwrap();
+    assert_eq!(depth(&value), 1);
+    assert_eq!(nesting_depth(text), 3);
 }
 
 /// A member value of one of the types a client might send, right or wrong.
@@ -835,23 +846,48 @@ enum Block {
         lines: Vec<String>,
         closed: bool,
     },
+    /// An indented code block at the top level (it cannot interrupt a paragraph, and in a
+    /// list item it is indented from the item's content): the indentation (four columns or
+    /// more) and the content lines.
+    Indented {
+        indent: String,
+        lines: Vec<String>,
+    },
+    /// An HTML comment, after a blank line: a block of its own (`<!--` on its own line) or
+    /// inline in a paragraph, over one or more lines.
+    Comment {
+        lines: Vec<String>,
+        inline: bool,
+    },
+    /// Math in a paragraph, after a blank line: `$...$` on one line, or `$$...$$` over lines.
+    Math {
+        lines: Vec<String>,
+        display: bool,
+    },
     Blank,
 }
 
 /// A line that opens or closes no fence: it is prefixed with `x` if it might.
+/// A lone `\r` ends a line too, so each part between them is defused.
 fn defused(line: String) -> String {
-    let rest = line.trim_start_matches([' ', '\t', '>']);
-    if rest.starts_with("``") || rest.starts_with("~~") {
-        format!("x{line}")
-    } else {
-        line
-    }
+    let parts: Vec<String> = line
+        .split('\r')
+        .map(|part| {
+            let rest = part.trim_start_matches([' ', '\t', '>']);
+            if rest.starts_with("``") || rest.starts_with("~~") {
+                format!("x{part}")
+            } else {
+                part.to_owned()
+            }
+        })
+        .collect();
+    parts.join("\r")
 }
 
 fn block() -> impl Strategy<Value = Block> {
     let secret = || glued(HIDDEN_PIECES, 6).prop_map(|s| format!("{s}[[SECRET]]#secret"));
     let span =
-        (1usize..4, secret()).prop_map(|(n, content)| (n, content.replace(['`', '\n'], " ")));
+        (1usize..4, secret()).prop_map(|(n, content)| (n, content.replace(['`', '\n', '\r'], " ")));
     let line = vec((glued(PROSE_PIECES, 6), proptest::option::of(span)), 0..4)
         .prop_map(|parts| Block::Line(parts.into_iter().map(|(p, s)| (prose(p), s)).collect()));
     let fence = (
@@ -867,17 +903,46 @@ fn block() -> impl Strategy<Value = Block> {
                 container: container.to_owned(),
                 marker,
                 len,
-                info: info.replace('\n', " "),
+                info: info.replace(['\n', '\r'], " "),
                 lines,
                 closed,
             },
         );
-    prop_oneof![5 => line, 3 => fence, 1 => Just(Block::Blank)]
+    let indented = (
+        proptest::sample::select(&["    ", "\t", "  \t", "     ", " \t "][..]),
+        vec(secret(), 1..4),
+    )
+        .prop_map(|(indent, lines)| Block::Indented {
+            indent: indent.to_owned(),
+            lines,
+        });
+    let comment = (vec(secret(), 1..4), any::<bool>())
+        .prop_map(|(lines, inline)| Block::Comment { lines, inline });
+    let math = (vec(secret(), 1..3), any::<bool>())
+        .prop_map(|(lines, display)| Block::Math { lines, display });
+    prop_oneof![
+        5 => line,
+        3 => fence,
+        2 => indented,
+        2 => comment,
+        2 => math,
+        1 => Just(Block::Blank),
+    ]
 }
 
-/// A piece of prose: one line, no backticks, and no `secret` in any case.
+/// The lines of generated code content: no line breaks inside a line.
+fn content_lines(lines: &[String]) -> impl Iterator<Item = String> + '_ {
+    lines
+        .iter()
+        .flat_map(|l| l.split('\n'))
+        .map(|l| l.replace('\r', " "))
+}
+
+/// A piece of prose: one line, no backticks, no `$` and no `<` (math, inline HTML or an
+/// autolink opened before a code span would take its backticks in: `<!x `> [[a]]`` is HTML,
+/// then text), and no `secret` in any case.
 fn prose(piece: String) -> String {
-    let piece = piece.replace(['\n', '`'], " ");
+    let piece = piece.replace(['\n', '`', '$', '<'], " ");
     if piece.to_lowercase().contains("secret") {
         "x".to_owned()
     } else {
@@ -899,8 +964,9 @@ fn render_blocks(blocks: &[Block], crlf: bool) -> String {
                         line.push_str(&format!(" {ticks}{content}{ticks} "));
                     }
                 }
-                // A prose line never holds anything that could open a fence.
-                lines.push(defused(line));
+                // A prose line never holds anything that could open a fence, nor a link
+                // destination, which could take a span's backticks in as a URL.
+                lines.push(defused(line.replace("](", "] (")));
             }
             Block::Fence {
                 container,
@@ -910,6 +976,11 @@ fn render_blocks(blocks: &[Block], crlf: bool) -> String {
                 lines: content,
                 closed,
             } => {
+                // Indented four columns, the fence is an indented code block, which cannot
+                // interrupt a paragraph.
+                if container.contains('\t') || container.contains("    ") {
+                    lines.push(String::new());
+                }
                 let fence = marker.to_string().repeat(*len);
                 // Markers leading the info string would lengthen the fence itself.
                 let info = info.replace('`', "");
@@ -925,6 +996,51 @@ fn render_blocks(blocks: &[Block], crlf: bool) -> String {
                 } else {
                     // The rest of the note is code; nothing after it needs checking.
                     break;
+                }
+            }
+            Block::Indented {
+                indent,
+                lines: content,
+            } => {
+                // A paragraph of its own first ends any list item above, whose content the
+                // indentation would otherwise continue.
+                lines.extend([String::new(), "x".to_owned(), String::new()]);
+                lines.extend(content_lines(content).map(|l| format!("{indent}{l}")));
+            }
+            Block::Comment {
+                lines: content,
+                inline,
+            } => {
+                // A comment ends at the first `-->`.
+                let content: Vec<String> = content_lines(content)
+                    .map(|l| l.replace('-', "~"))
+                    .collect();
+                // The blank line keeps the comment out of a table and a block above it.
+                lines.push(String::new());
+                if *inline {
+                    // Continuation lines start with text so that none starts a block.
+                    lines.push(format!("x <!-- {} --> y", content.join("\nx ")));
+                } else {
+                    lines.push("<!--".to_owned());
+                    lines.extend(content);
+                    lines.push("-->".to_owned());
+                }
+            }
+            Block::Math {
+                lines: content,
+                display,
+            } => {
+                // `$` would end the math, a backtick could open a code span across it and `<`
+                // an HTML tag, and math with unbalanced braces is not math; the `m`s keep
+                // spaces from the delimiters.
+                let content: Vec<String> = content_lines(content)
+                    .map(|l| l.replace(['$', '`', '<', '{', '}'], " "))
+                    .collect();
+                lines.push(String::new());
+                if *display {
+                    lines.push(format!("x $$m{}m$$ y", content.join("\nx ")));
+                } else {
+                    lines.push(format!("x $m{}m$ y", content.join(" ")));
                 }
             }
             Block::Blank => lines.push(String::new()),
@@ -972,6 +1088,7 @@ fn chaos_body() -> impl Strategy<Value = String> {
     const CHAOS: &[&str] = &[
         "`", "``", "```", "~~~", "[[", "]]", "|", "\\", "#", "!", "\n", "\r\n", "> ", "- ", "a",
         " ", "(", ")", "](", "[", "]", "&#", "\\`", "---", "日", "\u{301}", "\t", "1. ", "x",
+        "    ", "<!--", "-->", "$", "<",
     ];
     prop_oneof![4 => glued(CHAOS, 40), 1 => any::<String>()]
 }
@@ -984,9 +1101,17 @@ fn scanner_finds_nothing_in_a_body_wrapped_in_a_fence_or_code_span() {
         |(body, len, tilde)| {
             let inside: Vec<String> = body.split('\n').map(|l| defused(l.to_owned())).collect();
             let fence = (if tilde { "~" } else { "`" }).repeat(len);
+            let indented: Vec<String> = body
+                .split('\n')
+                .map(|l| format!("    {}", l.replace('\r', " ")))
+                .collect();
+            let commented = body.replace('-', "~");
             for wrapped in [
                 format!("{fence}\n{}\n{fence}", inside.join("\n")),
                 format!("{fence} info\n{}", inside.join("\n")),
+                format!("x\n\n{}", indented.join("\n")),
+                format!("<!--\n{commented}\n-->"),
+                format!("x <!-- {} --> y", commented.replace(['\n', '\r'], " ")),
             ] {
                 prop_assert!(extract_links(&wrapped).is_empty(), "{:?}", wrapped);
                 prop_assert!(extract_inline_tags(&wrapped).is_empty(), "{:?}", wrapped);
@@ -1018,6 +1143,7 @@ fn scanner_reports_only_well_formed_links_and_tags() {
             }
             prop_assert!(body.contains(target.as_str()));
         }
+        check_spans(&body)?;
         let tags = extract_inline_tags(&body);
         for (i, tag) in tags.iter().enumerate() {
             prop_assert!(!tag.is_empty(), "{:?}", tags);
@@ -1030,8 +1156,83 @@ fn scanner_reports_only_well_formed_links_and_tags() {
             prop_assert!(tag.chars().any(|c| !c.is_numeric()), "{:?}", tag);
             prop_assert!(!tags[..i].contains(tag), "duplicate {:?}", tag);
         }
+        let scanned = scan(&body);
+        prop_assert_eq!(&scanned.links, &extract_links(&body));
+        prop_assert_eq!(&scanned.tags, &tags);
+        prop_assert_eq!(scanned.heading, first_heading(&body));
         Ok(())
     });
+}
+
+/// Found by a long run: backticks in a link destination open no code span, so the wikilink
+/// around them is found, with its exact span.
+#[test]
+fn scanner_reads_backticks_in_a_link_destination_as_text() {
+    let body = "[[]([[`|`)]]";
+    let links = extract_links(body);
+    assert_eq!(links.len(), 1, "{links:?}");
+    assert_eq!(&body[links[0].span.clone()], "[[`|`)]]");
+    assert!(
+        extract_links("[[`|`)]]").is_empty(),
+        "alone, `|` is a code span"
+    );
+}
+
+/// Found by a long run: HTML that starts first takes the backticks in, so what follows is text.
+#[test]
+fn scanner_lets_inline_html_that_starts_first_win_over_a_code_span() {
+    let links = extract_links("[[<!word `> [[Plan]]#x` ");
+    assert_eq!(links.len(), 1, "{links:?}");
+    assert_eq!(links[0].target, "Plan");
+}
+
+/// Each link's span is where it is written: `[[...]]` (or `![[...]]` for an embed) on one line,
+/// in order and not overlapping, and the text there read alone is the same link.
+fn check_spans(body: &str) -> Result<(), TestCaseError> {
+    let mut previous_end = 0;
+    for link in extract_links(body) {
+        let span = link.span.clone();
+        prop_assert!(span.start >= previous_end, "{:?} in {:?}", link, body);
+        previous_end = span.end;
+        let Some(written) = body.get(span.clone()) else {
+            return Err(TestCaseError::fail(format!("{link:?} not in {body:?}")));
+        };
+        let open = if link.embed { "![[" } else { "[[" };
+        prop_assert!(
+            written.starts_with(open) && written.ends_with("]]") && !written.contains('\n'),
+            "{:?} at {:?}",
+            link,
+            written
+        );
+        // Read alone, a link holding a backtick, `<` or `$` can change meaning: in
+        // `[]([[`|`)]]` the backticks sit in a link destination, where they open no code
+        // span, but `[[`|`)]]` alone holds a code span and is no link.
+        if written.contains(['`', '<', '$']) {
+            continue;
+        }
+        let alone: Vec<_> = extract_links(written)
+            .into_iter()
+            .map(|l| (l.target, l.heading, l.alias, l.embed, l.span))
+            .collect();
+        let expected = (
+            link.target.clone(),
+            link.heading.clone(),
+            link.alias.clone(),
+            link.embed,
+            0..written.len(),
+        );
+        prop_assert_eq!(alone, vec![expected], "{:?} in {:?}", written, body);
+    }
+    Ok(())
+}
+
+#[test]
+fn scanner_link_spans_are_where_the_links_are_written() {
+    check(
+        "scanner_spans",
+        (vec(block(), 0..8), any::<bool>()),
+        |(blocks, crlf)| check_spans(&render_blocks(&blocks, crlf)),
+    );
 }
 
 #[test]
@@ -1039,6 +1240,7 @@ fn scanner_stays_linear_on_repeated_syntax() {
     let unit = glued(
         &[
             "`", "``", "[[", "]]", "#", "a", " ", "\n", "|", "](", "(", "\\", "~~~", "> ", "- ",
+            "    ", "\t", "<!--", "-->", "<", ">", "$", "$$", "*", "_", "<div>", "|-|",
         ],
         8,
     );
@@ -1052,6 +1254,7 @@ fn scanner_stays_linear_on_repeated_syntax() {
             extract_links(&body),
             extract_inline_tags(&body),
             first_heading(&body),
+            scan(&body),
         );
         // Linear work on 100 kB is milliseconds even unoptimised; quadratic would be minutes.
         prop_assert!(

@@ -214,6 +214,21 @@ impl Session {
         read_checked(resp).await
     }
 
+    /// [`call_tool_checked`](Session::call_tool_checked) that also returns the bytes of the
+    /// request body sent and of the answer's body received.
+    pub async fn call_tool_counted(
+        &mut self,
+        name: &str,
+        arguments: Value,
+    ) -> Result<(usize, usize), CallError> {
+        let req = self.tool_request(name, arguments);
+        let sent = req.len();
+        let resp = self.post(req).send().await?;
+        let (content_type, body) = read_body(resp).await?;
+        check_reply(&content_type, &body)?;
+        Ok((sent, body.len()))
+    }
+
     fn tool_request(&mut self, name: &str, arguments: Value) -> String {
         self.request(
             "tools/call",

@@ -3,16 +3,20 @@
 //! This file holds the command line and the orchestration of the `run`, `web` and `flood`
 //! modes; the parts live in `corpus` (notes), `client` (MCP session), `workload` (driver),
 //! `ceiling` (bare endpoint), `server` (child process), `scale`, `web` (pages), `flood` (paced
-//! streams of two users), `shutdown` (SIGTERM under load) and `report` (tables).
+//! streams of two users), `shutdown` (SIGTERM under load), `edits` (a one-line change sent as
+//! `edit_note` or `write_note`), `watch` (servers with and without the file watcher, in
+//! alternating rounds) and `report` (tables).
 
 mod ceiling;
 mod client;
 mod corpus;
+mod edits;
 mod flood;
 mod report;
 mod scale;
 mod server;
 mod shutdown;
+mod watch;
 mod web;
 mod workload;
 
@@ -100,8 +104,28 @@ MODES
            broken (sent, then the connection was reset or closed before the answer). Also
            the time from the signal to the exit. Failures: a broken request in flight at the
            signal, any failure before it, no exit within --deadline (then SIGKILL).
-  all      run, then scale, then web with web's defaults, then flood with its defaults (the
-           default when no mode is given; sigterm only on request).
+  edit     One line changed in a large note (--note-kb, default 20 KB), sent either as
+           write_note with the whole note or as edit_note with a one-line replace (expected
+           once, so a lost update would fail). Each of C sessions (spread over --users users)
+           first writes its own note (not measured), then moves the note's `revision: <s>-<n>`
+           line to n+1 in a closed loop for a warm-up plus --seconds; write_note and then
+           edit_note, at each concurrency. Table: req/s, p50/p90/p99, and the mean HTTP body
+           bytes sent and received per request (the JSON-RPC request; the answer, which for
+           edit_note carries the diff).
+  watch    The cost of the file watcher. Starts two servers from --server-bin that differ
+           only in WATCH_FILES (true, false), and with --baseline-bin a third from that binary
+           (an older build, e.g. the commit before the watcher; it gets WATCH_FILES too, which
+           a build without a watcher ignores). Each gets its own data folder with the corpus
+           for --users users. Then for each workload (default write_note and mix) and
+           concurrency, --rounds rounds (default 5); in each round every server runs the
+           workload for a warm-up plus --seconds, in an order that rotates by one server per
+           round, so that none always runs first. Table: per server, the median and each
+           round's req/s, p50/p99 over all rounds, the server's CPU time (user + system, all
+           threads, sampled over about the measured window) per request, and the median over
+           rounds of req/s and CPU per request divided by the `watch off` server's in the same
+           round.
+  all      run, then scale, then web with web's defaults, then flood, then edit with their
+           defaults (the default when no mode is given; sigterm and watch only on request).
   ceiling  Serve only the ceiling endpoint on loopback and print its URL; then
            `vault-bench run --url <URL> --secret x` self-tests the whole client against it.
 
@@ -156,6 +180,9 @@ EXAMPLES
   vault-bench flood                            # B's p99 alone and under A's 10x flood
   vault-bench flood --rate 50 --factor 20 -s 30
   vault-bench sigterm --sessions 64 -w write   # who gets an answer when the server stops
+  vault-bench edit -c 1,16 --note-kb 20        # edit_note against write_note, bytes and req/s
+  vault-bench watch -r 5                       # write_note and mix, watcher on against off
+  vault-bench watch -w write --baseline-bin old/vault-mcp   # ... and against an older build
   vault-bench ceiling --port 9999 & vault-bench run --url http://127.0.0.1:9999 --secret x";
 
 #[derive(Parser)]
@@ -184,6 +211,10 @@ enum Command {
     Flood(FloodArgs),
     /// SIGTERM while sessions read and write: in-flight requests answered or cut, exit time
     Sigterm(SigtermArgs),
+    /// A one-line change in a 20 KB note as edit_note against write_note: bytes and req/s
+    Edit(EditArgs),
+    /// Workloads with the file watcher on against off (and an older binary), alternating
+    Watch(WatchArgs),
     /// `run`, then `scale`, then `web`, then `flood` with their defaults (the default)
     All {
         #[command(flatten)]
@@ -349,6 +380,60 @@ struct SigtermArgs {
     deadline: Duration,
 }
 
+#[derive(Args, Clone)]
+struct EditArgs {
+    /// Concurrent MCP sessions, each on its own note; a comma-separated list measures both
+    /// tools at each level
+    #[arg(short = 'c', long, value_delimiter = ',', default_value = "1,16")]
+    concurrency: Vec<usize>,
+    /// Users the sessions are spread over
+    #[arg(short, long, default_value_t = 4)]
+    users: usize,
+    /// Size of each edited note, in KB
+    #[arg(long, default_value_t = 20)]
+    note_kb: usize,
+    /// Measured seconds per tool and concurrency
+    #[arg(short, long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Warm-up seconds before each measured window
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+}
+
+#[derive(Args, Clone)]
+struct WatchArgs {
+    /// Workloads to compare, comma-separated
+    #[arg(
+        short,
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "write,mix"
+    )]
+    workloads: Vec<Workload>,
+    /// Concurrent MCP sessions; a comma-separated list compares at each level
+    #[arg(short = 'c', long, value_delimiter = ',', default_value = "16")]
+    concurrency: Vec<usize>,
+    /// Users the sessions are spread over; each gets the whole corpus on every server
+    #[arg(short, long, default_value_t = 4)]
+    users: usize,
+    /// Notes to generate (ignored with --corpus)
+    #[arg(short, long, default_value_t = 1000)]
+    notes: usize,
+    /// Measured seconds per server, workload and round
+    #[arg(short, long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Warm-up seconds before each measured window
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+    /// Rounds; every server runs each workload once per round
+    #[arg(short, long, default_value_t = 5)]
+    rounds: usize,
+    /// An older vault-mcp to measure as a third server, `baseline`
+    #[arg(long, value_name = "PATH")]
+    baseline_bin: Option<PathBuf>,
+}
+
 /// A page of the web app that `web` measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum PageKind {
@@ -455,6 +540,26 @@ impl SigtermArgs {
         self.notes = 100;
         self.users = 2;
         self.warmup = 1.0;
+    }
+}
+
+impl EditArgs {
+    fn smoke(&mut self) {
+        self.users = 2;
+        self.concurrency = vec![2];
+        self.seconds = 1.0;
+        self.warmup = 0.25;
+    }
+}
+
+impl WatchArgs {
+    fn smoke(&mut self) {
+        self.notes = 200;
+        self.users = 2;
+        self.concurrency = vec![4];
+        self.seconds = 1.0;
+        self.warmup = 0.25;
+        self.rounds = 2;
     }
 }
 
@@ -714,6 +819,252 @@ async fn run_mode(global: &Global, args: &RunArgs, http: &reqwest::Client) -> Fa
         server.stop().await?;
     }
     print!("{}", report::render(&rows));
+    Ok(failures)
+}
+
+/// The `edit` mode; returns the number of failed requests.
+async fn edit_mode(global: &Global, args: &EditArgs, http: &reqwest::Client) -> Fallible<u64> {
+    if args.users == 0 || args.concurrency.contains(&0) || args.seconds <= 0.0 {
+        return Err("--users, --concurrency and --seconds must be positive".into());
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("vault-bench-edit-")
+        .tempdir()?;
+    let cfg = server_config(global, dir.path().to_path_buf())?;
+    let server = ServerProcess::start(&cfg).await?;
+    eprintln!("[bench] server pid {} at {}", server.pid, server.url);
+    let target = Target {
+        http: http.clone(),
+        url: server.url.clone(),
+        tokens: tokens(&cfg.secret, &global.public_url, args.users)?,
+    };
+    let note = Arc::new(edits::BigNote::new(args.note_kb * 1024));
+    let (warmup, measure) = (
+        Duration::from_secs_f64(args.warmup.max(0.0)),
+        Duration::from_secs_f64(args.seconds),
+    );
+    let mut rows = Vec::new();
+    let mut failures = 0;
+    for &c in &args.concurrency {
+        for carrier in [edits::Carrier::WriteNote, edits::Carrier::EditNote] {
+            eprintln!(
+                "[bench] {} C={c} U={}: {:.1} s warm-up + {:.1} s",
+                carrier.label(),
+                args.users,
+                warmup.as_secs_f64(),
+                measure.as_secs_f64()
+            );
+            let out = edits::drive(&target, note.clone(), carrier, c, warmup, measure).await;
+            report_errors(carrier.label(), &out.errors);
+            if out.errors.total() > 0 {
+                eprintln!(
+                    "[bench] server stderr, last lines:\n{}",
+                    server.stderr_tail()
+                );
+            }
+            failures += out.errors.total();
+            eprintln!(
+                "[bench]   {:.0} req/s, {} errors",
+                out.rps(),
+                out.errors.total()
+            );
+            rows.push(report::EditRow {
+                carrier: carrier.label().to_string(),
+                concurrency: c,
+                note_bytes: note.size(),
+                rps: out.rps(),
+                percentiles: report::percentiles(&out.hist),
+                sent_per_request: out.per_request(out.sent),
+                received_per_request: out.per_request(out.received),
+                errors: out.errors.total(),
+                rss: server.rss(),
+            });
+        }
+    }
+    server.stop().await?;
+    print!("{}", report::render_edits(&rows));
+    for pair in rows.chunks(2) {
+        if let [write, edit] = pair {
+            if let (Some(ws), Some(es)) = (write.sent_per_request, edit.sent_per_request) {
+                println!(
+                    "C={}: edit_note sends {:.0}x fewer bytes than write_note, at {:.2}x its req/s",
+                    edit.concurrency,
+                    ws / es,
+                    if write.rps > 0.0 {
+                        edit.rps / write.rps
+                    } else {
+                        0.0
+                    }
+                );
+            }
+        }
+    }
+    Ok(failures)
+}
+
+/// The label of the server the `watch` ratios compare with.
+const WATCH_REFERENCE: &str = "watch off";
+
+/// The `watch` mode; returns the number of failed requests.
+async fn watch_mode(global: &Global, args: &WatchArgs, http: &reqwest::Client) -> Fallible<u64> {
+    if args.users == 0 || args.concurrency.contains(&0) || args.seconds <= 0.0 || args.rounds == 0 {
+        return Err("--users, --concurrency, --seconds and --rounds must be positive".into());
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("vault-bench-watch-")
+        .tempdir()?;
+    let with_watch = |label: &'static str, bin: Option<&std::path::Path>, on: &str| {
+        let mut config = server_config(global, dir.path().join(label.replace(' ', "-")))?;
+        if let Some(bin) = bin {
+            config.bin = server::find_binary(Some(bin))?;
+        }
+        config.extra_env.push(("WATCH_FILES".into(), on.into()));
+        Ok::<_, Box<dyn Error>>(watch::Variant { label, config })
+    };
+    let mut variants = vec![
+        with_watch("watch on", None, "true")?,
+        with_watch(WATCH_REFERENCE, None, "false")?,
+    ];
+    if let Some(bin) = &args.baseline_bin {
+        variants.push(with_watch("baseline", Some(bin), "false")?);
+    }
+    let corpus = build_corpus(global, args.notes)?;
+    let plan = Arc::new(Plan::new(corpus));
+    let mut servers = Vec::new();
+    let mut targets = Vec::new();
+    for v in &variants {
+        for u in 0..args.users {
+            plan.corpus.write_to(&v.config.vault_dir(&user_id(u)))?;
+        }
+        let server = ServerProcess::start(&v.config).await?;
+        eprintln!(
+            "[bench] {}: {} pid {} at {}",
+            v.label,
+            v.config.bin.display(),
+            server.pid,
+            server.url
+        );
+        let target = Target {
+            http: http.clone(),
+            url: server.url.clone(),
+            tokens: tokens(&v.config.secret, &global.public_url, args.users)?,
+        };
+        let load_errors = workload::touch_users(&target).await;
+        report_errors(&format!("{}: loading", v.label), &load_errors);
+        if load_errors.total() > 0 {
+            return Err(format!(
+                "the first list_notes of a user failed on {}; server stderr, last lines:\n{}",
+                v.label,
+                server.stderr_tail()
+            )
+            .into());
+        }
+        servers.push(server);
+        targets.push(target);
+    }
+    settle_disk();
+
+    let (warmup, measure) = (
+        Duration::from_secs_f64(args.warmup.max(0.0)),
+        Duration::from_secs_f64(args.seconds),
+    );
+    let mut failures = 0;
+    let mut rows = Vec::new();
+    for &c in &args.concurrency {
+        for &kind in &args.workloads {
+            let mut cells: Vec<watch::Cell> = variants.iter().map(|_| watch::Cell::new()).collect();
+            for round in 0..args.rounds {
+                for i in watch::rotation(round, variants.len()) {
+                    eprintln!(
+                        "[bench] {} C={c} on {} (round {}/{}): {:.1} s warm-up + {:.1} s",
+                        kind.label(),
+                        variants[i].label,
+                        round + 1,
+                        args.rounds,
+                        warmup.as_secs_f64(),
+                        measure.as_secs_f64()
+                    );
+                    let spec = Spec {
+                        workload: kind,
+                        concurrency: c,
+                        warmup,
+                        measure,
+                        seed: global.seed ^ round as u64,
+                    };
+                    let pid = servers[i].pid;
+                    // CPU time at the start and the end of the measured window, about.
+                    let sampler = tokio::spawn(async move {
+                        tokio::time::sleep(warmup).await;
+                        let before = watch::cpu_time(pid);
+                        tokio::time::sleep(measure).await;
+                        Some(watch::cpu_time(pid)?.saturating_sub(before?))
+                    });
+                    let out = workload::drive(&targets[i], plan.clone(), &spec).await;
+                    let cpu = sampler.await.ok().flatten();
+                    report_errors(variants[i].label, &out.errors);
+                    if out.errors.total() > 0 {
+                        eprintln!(
+                            "[bench] server stderr, last lines:\n{}",
+                            servers[i].stderr_tail()
+                        );
+                    }
+                    failures += out.errors.total();
+                    eprintln!(
+                        "[bench]   {:.0} req/s, {} errors, server CPU {}",
+                        out.rps(),
+                        out.errors.total(),
+                        cpu.map_or("?".to_string(), |c| format!("{:.2} s", c.as_secs_f64()))
+                    );
+                    cells[i].add(out, cpu);
+                }
+            }
+            let reference = variants
+                .iter()
+                .position(|v| v.label == WATCH_REFERENCE)
+                .map(|r| (cells[r].rps.clone(), cells[r].cpu_rounds()));
+            for (i, cell) in cells.iter().enumerate() {
+                let is_reference = variants[i].label == WATCH_REFERENCE;
+                let cpu = cell.cpu_rounds();
+                let (rps_ratio, cpu_ratio) = match (&reference, is_reference) {
+                    (Some((ref_rps, ref_cpu)), false) => (
+                        watch::paired_ratio(&cell.rps, ref_rps),
+                        cpu.as_deref()
+                            .zip(ref_cpu.as_deref())
+                            .and_then(|(a, b)| watch::paired_ratio(a, b)),
+                    ),
+                    _ => (None, None),
+                };
+                rows.push(report::WatchRow {
+                    workload: kind.label().to_string(),
+                    concurrency: c,
+                    variant: variants[i].label.to_string(),
+                    rounds: cell.rps.clone(),
+                    percentiles: report::percentiles(&cell.hist),
+                    cpu_ms: cpu.map(|c| report::median(c.into_iter())),
+                    rps_ratio,
+                    cpu_ratio,
+                    errors: cell.errors.total(),
+                    rss: servers[i].rss(),
+                });
+            }
+        }
+    }
+    for server in servers {
+        server.stop().await?;
+    }
+    println!(
+        "watch: {} rounds of {:.1} s (after {:.1} s warm-up) per server and workload; {} users, \
+         {} notes each",
+        args.rounds,
+        measure.as_secs_f64(),
+        warmup.as_secs_f64(),
+        args.users,
+        plan.corpus.notes.len()
+    );
+    for v in &variants {
+        println!("  {:<10} {}", v.label, v.config.bin.display());
+    }
+    print!("{}", report::render_watch(&rows, WATCH_REFERENCE));
     Ok(failures)
 }
 
@@ -1270,20 +1621,34 @@ async fn dispatch(cli: Cli) -> Fallible<u64> {
             }
             sigterm_mode(g, &sigterm, &http).await
         }
+        Command::Edit(mut edit) => {
+            if g.smoke {
+                edit.smoke();
+            }
+            edit_mode(g, &edit, &http).await
+        }
+        Command::Watch(mut watch) => {
+            if g.smoke {
+                watch.smoke();
+            }
+            watch_mode(g, &watch, &http).await
+        }
         Command::All { mut run, mut scale } => {
             let mut web: WebArgs = defaults()?;
             let mut flood: FloodArgs = defaults()?;
+            let mut edit: EditArgs = defaults()?;
             if g.smoke {
                 run.smoke();
                 scale.smoke();
                 web.smoke();
                 flood.smoke();
+                edit.smoke();
             }
             let failures = run_mode(g, &run, &http).await?;
             if run.url.is_some() {
                 eprintln!(
-                    "[bench] scale, web and flood skipped: they start and stop the server \
-                     themselves, so they cannot use --url"
+                    "[bench] scale, web, flood and edit skipped: they start and stop the \
+                     server themselves, so they cannot use --url"
                 );
                 return Ok(failures);
             }
@@ -1292,7 +1657,9 @@ async fn dispatch(cli: Cli) -> Fallible<u64> {
             println!();
             let failures = failures + web_mode(g, &web).await?;
             println!();
-            Ok(failures + flood_mode(g, &flood, &http).await?)
+            let failures = failures + flood_mode(g, &flood, &http).await?;
+            println!();
+            Ok(failures + edit_mode(g, &edit, &http).await?)
         }
         Command::Ceiling(args) => ceiling_mode(&args).await,
     }

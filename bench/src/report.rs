@@ -266,6 +266,131 @@ pub fn render_flood(rows: &[FloodRow]) -> String {
     layout(&header, &cells)
 }
 
+/// One line of the edit table: one tool carrying the same one-line change.
+#[derive(Clone, Debug)]
+pub struct EditRow {
+    pub carrier: String,
+    pub concurrency: usize,
+    /// Size of the edited note.
+    pub note_bytes: usize,
+    pub rps: f64,
+    /// p50, p90, p99 in microseconds; `None` when no request succeeded.
+    pub percentiles: Option<[u64; 3]>,
+    /// Mean request and answer body bytes per successful call.
+    pub sent_per_request: Option<f64>,
+    pub received_per_request: Option<f64>,
+    pub errors: u64,
+    pub rss: Option<u64>,
+}
+
+pub fn render_edits(rows: &[EditRow]) -> String {
+    let header = [
+        "change sent as",
+        "C",
+        "note",
+        "req/s",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "sent/req",
+        "received/req",
+        "errors",
+        "server RSS",
+    ];
+    let dash = || "-".to_string();
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let [p50, p90, p99] = match r.percentiles {
+                Some(p) => p.map(format_ms),
+                None => [dash(), dash(), dash()],
+            };
+            vec![
+                r.carrier.clone(),
+                r.concurrency.to_string(),
+                format_size(r.note_bytes as f64),
+                format!("{:.0}", r.rps),
+                p50,
+                p90,
+                p99,
+                r.sent_per_request.map_or_else(dash, format_size),
+                r.received_per_request.map_or_else(dash, format_size),
+                r.errors.to_string(),
+                format_bytes(r.rss),
+            ]
+        })
+        .collect();
+    layout(&header, &cells)
+}
+
+/// One line of the watch table: one server variant on one workload, over all rounds.
+#[derive(Clone, Debug)]
+pub struct WatchRow {
+    pub workload: String,
+    pub concurrency: usize,
+    pub variant: String,
+    /// req/s of each round, in round order.
+    pub rounds: Vec<f64>,
+    /// p50, p90, p99 in microseconds over every round; `None` when no request succeeded.
+    pub percentiles: Option<[u64; 3]>,
+    /// Median over rounds of the server's CPU milliseconds per request.
+    pub cpu_ms: Option<f64>,
+    /// Median over rounds of this variant's req/s over the reference's in the same round
+    /// (`None` for the reference itself).
+    pub rps_ratio: Option<f64>,
+    /// The same for CPU per request.
+    pub cpu_ratio: Option<f64>,
+    pub errors: u64,
+    pub rss: Option<u64>,
+}
+
+/// The watch table; `reference` names the variant the ratios compare with.
+pub fn render_watch(rows: &[WatchRow], reference: &str) -> String {
+    let vs_rps = format!("req/s vs {reference}");
+    let vs_cpu = format!("CPU vs {reference}");
+    let header = [
+        "workload",
+        "C",
+        "server",
+        "median req/s",
+        "rounds req/s",
+        "p50 ms",
+        "p99 ms",
+        "CPU ms/req",
+        vs_rps.as_str(),
+        vs_cpu.as_str(),
+        "errors",
+        "server RSS",
+    ];
+    let dash = || "-".to_string();
+    let ratio = |r: Option<f64>| r.map_or_else(dash, |r| format!("{r:.3}x"));
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let [p50, _, p99] = match r.percentiles {
+                Some(p) => p.map(format_ms),
+                None => [dash(), dash(), dash()],
+            };
+            let rounds: Vec<String> = r.rounds.iter().map(|x| format!("{x:.0}")).collect();
+            vec![
+                r.workload.clone(),
+                r.concurrency.to_string(),
+                r.variant.clone(),
+                format!("{:.0}", median(r.rounds.iter().copied())),
+                rounds.join(" "),
+                p50,
+                p99,
+                r.cpu_ms.map_or_else(dash, |c| format!("{c:.3}")),
+                ratio(r.rps_ratio),
+                ratio(r.cpu_ratio),
+                r.errors.to_string(),
+                format_bytes(r.rss),
+            ]
+        })
+        .collect();
+    layout(&header, &cells)
+}
+
 /// A two-column `metric  value` table (the scale report).
 pub fn render_pairs(pairs: &[(String, String)]) -> String {
     let cells: Vec<Vec<String>> = pairs
@@ -400,6 +525,57 @@ mod tests {
         assert!(lines[2].contains("60.0 KiB") && lines[2].ends_with("80.0 MiB"));
         assert_eq!(lines[3].matches(" - ").count(), 6);
         assert!(lines[3].ends_with('-'));
+    }
+
+    #[test]
+    fn edits_table() {
+        let row = EditRow {
+            carrier: "edit_note (1-line replace)".into(),
+            concurrency: 4,
+            note_bytes: 20 * 1024,
+            rps: 950.4,
+            percentiles: Some([1_000, 2_000, 4_500]),
+            sent_per_request: Some(210.0),
+            received_per_request: Some(1536.0),
+            errors: 0,
+            rss: None,
+        };
+        let table = render_edits(&[row]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[0].starts_with("change sent as"));
+        let end = |l: &str, cell: &str| l.find(cell).map(|i| i + cell.len());
+        assert_eq!(end(lines[0], "sent/req"), end(lines[2], "210 B"));
+        assert_eq!(end(lines[0], "received/req"), end(lines[2], "1.5 KiB"));
+        assert!(lines[2].contains("20.0 KiB") && lines[2].contains(" 950 "));
+    }
+
+    #[test]
+    fn watch_table() {
+        let row = WatchRow {
+            workload: "write_note".into(),
+            concurrency: 16,
+            variant: "watch on".into(),
+            rounds: vec![410.0, 430.0, 400.0],
+            percentiles: Some([30_000, 45_000, 60_000]),
+            cpu_ms: Some(1.234),
+            rps_ratio: Some(0.95),
+            cpu_ratio: Some(1.08),
+            errors: 0,
+            rss: None,
+        };
+        let reference = WatchRow {
+            variant: "watch off".into(),
+            rps_ratio: None,
+            cpu_ratio: None,
+            ..row.clone()
+        };
+        let t = render_watch(&[reference, row], "watch off");
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[0].contains("req/s vs watch off") && lines[0].contains("CPU vs watch off"));
+        assert!(lines[3].starts_with("write_note  16   watch on"));
+        assert!(lines[3].contains(" 410 ") && lines[3].contains("410 430 400"));
+        assert!(lines[3].contains("0.950x") && lines[3].contains("1.080x"));
+        assert!(lines[3].contains("1.234") && lines[3].contains("60.00"));
     }
 
     #[test]

@@ -70,6 +70,10 @@ CREATE TABLE IF NOT EXISTS refresh_tokens (
     expires  INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS refresh_tokens_grant ON refresh_tokens(grant_id);
+CREATE TABLE IF NOT EXISTS deleted_users (
+    user_id    TEXT PRIMARY KEY,
+    deleted_at INTEGER NOT NULL
+) WITHOUT ROWID;
 ";
 
 /// A storage failure of the accounts file.
@@ -170,6 +174,12 @@ impl AccountStore {
             for row in rows {
                 let (id, at) = row?;
                 revocations.insert(&crate::auth::grant_key(&id), at.max(0) as u64);
+            }
+            let mut stmt = conn.prepare("SELECT user_id, deleted_at FROM deleted_users")?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+            for row in rows {
+                let (user, at) = row?;
+                revocations.insert(&crate::auth::user_key(&user), at.max(0) as u64);
             }
         }
         Ok(AccountStore {
@@ -395,6 +405,37 @@ impl AccountStore {
             Ok(())
         })
         .await
+    }
+
+    /// Forget everything kept about `user` — web sessions, tokens, OAuth grants and their
+    /// refresh tokens — and refuse every token issued to them up to `at` (unix seconds), also
+    /// those never recorded here (minted by the command line of another node, or OAuth access
+    /// tokens). Durable before it returns; in force at once. Registered OAuth clients are not
+    /// anyone's (registration is anonymous): their grants for this user go.
+    pub async fn delete_user(&self, user: &UserId, at: u64) -> Result<(), AccountsError> {
+        let user_s = user.to_string();
+        self.with(move |c| {
+            let tx = c.unchecked_transaction()?;
+            tx.execute(
+                "INSERT INTO deleted_users(user_id, deleted_at) VALUES (?1, ?2)
+                 ON CONFLICT(user_id) DO UPDATE SET deleted_at = max(deleted_at, ?2)",
+                params![user_s, at as i64],
+            )?;
+            tx.execute("DELETE FROM web_sessions WHERE user_id = ?1", [&user_s])?;
+            tx.execute("DELETE FROM tokens WHERE user_id = ?1", [&user_s])?;
+            tx.execute(
+                "DELETE FROM refresh_tokens WHERE grant_id IN
+                     (SELECT id FROM grants WHERE user_id = ?1)",
+                [&user_s],
+            )?;
+            tx.execute("DELETE FROM grants WHERE user_id = ?1", [&user_s])?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await?;
+        self.revocations
+            .insert_latest(&crate::auth::user_key(user.as_str()), at);
+        Ok(())
     }
 }
 

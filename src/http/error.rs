@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 use vault_actors::mcp::jsonrpc::{RpcError, INTERNAL_ERROR, INVALID_REQUEST};
-use vault_actors::user_actor::ActorError;
+use vault_actors::ActorError;
 
 use crate::auth::AuthError;
 

@@ -179,3 +179,89 @@ pub fn not_acceptable(needed: &str) -> Response {
     )
     .into_response()
 }
+
+/// Why a JSON request body was refused.
+#[derive(Debug)]
+pub enum BadJson {
+    /// Not sent as `application/json`.
+    NotJson,
+    /// Over `max_body_bytes`.
+    TooLarge(usize),
+    /// Nested deeper than `max_json_depth` (checked before parsing).
+    TooDeep(usize),
+    /// Not JSON (invalid UTF-8 included), or not the expected shape.
+    Invalid(String),
+}
+
+impl BadJson {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            BadJson::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            BadJson::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            BadJson::TooDeep(_) | BadJson::Invalid(_) => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            BadJson::NotJson => "the body must be JSON (Content-Type: application/json)".into(),
+            BadJson::TooLarge(limit) => format!("the request is over the limit of {limit} bytes"),
+            BadJson::TooDeep(depth) => format!("JSON nested deeper than {depth} levels"),
+            BadJson::Invalid(e) => format!("the request is not the expected JSON: {e}"),
+        }
+    }
+}
+
+impl IntoResponse for BadJson {
+    fn into_response(self) -> Response {
+        super::error::json_error(self.status(), "invalid_request", &self.message())
+    }
+}
+
+/// Parse a JSON body already read: refused when nested deeper than `max_depth` (before any
+/// parsing, so depth costs nothing) or when it is not valid UTF-8 JSON of the shape `T`.
+pub fn parse_json<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    max_depth: usize,
+) -> Result<T, BadJson> {
+    if nesting_depth(bytes) > max_depth {
+        return Err(BadJson::TooDeep(max_depth));
+    }
+    // Checked whole, first: serde skips the strings of fields it ignores without checking them.
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| BadJson::Invalid(format!("the body is not valid UTF-8 ({e})")))?;
+    serde_json::from_str(text).map_err(|e| BadJson::Invalid(e.to_string()))
+}
+
+/// Read a JSON body of at most `max_body_bytes` and parse it with [`parse_json`].
+pub async fn read_json<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    body: Body,
+) -> Result<T, BadJson> {
+    let limit = state.max_body_bytes;
+    let bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| BadJson::TooLarge(limit))?;
+    parse_json(&bytes, state.max_json_depth)
+}
+
+/// A JSON request body within the body-size and nesting limits; its refusal is a JSON error
+/// (axum's own `Json` answers in plain text and bounds nesting only by its parser's limit).
+pub struct JsonBody<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = BadJson;
+
+    async fn from_request(req: Request<Body>, state: &AppState) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
+        if !is_json {
+            return Err(BadJson::NotJson);
+        }
+        read_json(state, req.into_body()).await.map(JsonBody)
+    }
+}

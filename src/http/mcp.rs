@@ -1,5 +1,8 @@
 //! The MCP Streamable HTTP transport on `/mcp`: `POST` carries JSON-RPC, `GET` opens the
-//! session's server-to-client stream, `DELETE` ends the session.
+//! session's server-to-client stream, `DELETE` ends the session. POSTs of the stateless
+//! revision (2026-07-28) need no session ([`stateless`]).
+
+mod stateless;
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -13,19 +16,22 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use vault_actors::mcp::jsonrpc::{Message, RpcError, INTERNAL_ERROR, INVALID_REQUEST};
+use vault_actors::mcp::jsonrpc::{
+    result_response, Message, RpcError, INTERNAL_ERROR, INVALID_REQUEST, QUOTA_EXCEEDED,
+};
 use vault_actors::mcp::protocol;
-use vault_actors::user_actor::ActorError;
+use vault_actors::ActorError;
 
 use super::client::RequestOrigin;
 use super::error::{actor_error, json_error, rpc_error};
 use super::extract::{accepts, not_acceptable, Authenticated, RpcBody};
 use super::observe::RpcCall;
+use super::session_id::{Presented, SessionIds};
 use super::AppState;
 use crate::audit::Origin;
 
 const SESSION_HEADER: &str = "mcp-session-id";
-const VERSION_HEADER: &str = "mcp-protocol-version";
+pub(crate) const VERSION_HEADER: &str = "mcp-protocol-version";
 /// Notifications a POST's stream may hold before the actor waits for the client to read them.
 const EVENT_BUFFER: usize = 64;
 
@@ -36,6 +42,34 @@ fn session_id(headers: &HeaderMap) -> Option<String> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_string)
+}
+
+/// The actor's id of the session `presented` by `caller`; `None` — audited — for an id minted
+/// for another user or never minted here, which the caller answers with the same 404 as an
+/// unknown session, so that nothing about other users' sessions leaks.
+fn own_session(
+    state: &AppState,
+    caller: &vault_actors::Caller,
+    origin: &Origin,
+    presented: &str,
+) -> Option<String> {
+    let user = caller.user.as_str();
+    match SessionIds::new(&state.keys).check(presented, &caller.user) {
+        Presented::Own(inner) | Presented::Legacy(inner) => return Some(inner),
+        Presented::Foreign => {
+            let detail = json!({ "reason": "a session id of another user" });
+            state
+                .audit
+                .record("foreign_session", Some(user), origin, detail);
+        }
+        Presented::Forged => {
+            let detail = json!({ "reason": "a session id not minted here, or altered" });
+            state
+                .audit
+                .record("unknown_session", Some(user), origin, detail);
+        }
+    }
+    None
 }
 
 fn missing_session(id: &Value) -> Response {
@@ -74,7 +108,15 @@ async fn run_post(
         return not_acceptable("both application/json and text/event-stream");
     }
     let id = body.error_id();
-    // A stateless-revision client probes with server/discover (stamped with its own version):
+    if stateless::is_stateless(&headers, &body, session_id(&headers).is_some()) {
+        return match stateless::check(&headers, body) {
+            stateless::Checked::Run(request) => {
+                run_stateless(&state, caller, origin, request).await
+            }
+            stateless::Checked::Answer(resp) => resp,
+        };
+    }
+    // A client of the stateless revision's drafts probes with server/discover (stamped with its own version):
     // answer so that it falls back to initialize at once.
     if let (false, [Message::Request { id, method, params }]) =
         (body.batch, body.messages.as_slice())
@@ -121,6 +163,7 @@ async fn run_post(
                 ),
             );
         };
+        let caller_user = caller.user.clone();
         return match state
             .supervisor
             .initialize(caller, id.clone(), params.clone())
@@ -128,7 +171,9 @@ async fn run_post(
         {
             Ok(init) => {
                 let mut resp = Json(init.response).into_response();
-                if let Some(sid) = init.session_id.and_then(|s| HeaderValue::from_str(&s).ok()) {
+                let ids = SessionIds::new(&state.keys);
+                let sid = init.session_id.map(|inner| ids.wrap(&inner, &caller_user));
+                if let Some(sid) = sid.and_then(|s| HeaderValue::from_str(&s).ok()) {
                     resp.headers_mut().insert(SESSION_HEADER, sid);
                 }
                 resp
@@ -136,10 +181,112 @@ async fn run_post(
             Err(e) => actor_error(id, e),
         };
     }
-    let Some(sid) = session_id(&headers) else {
+    let Some(presented) = session_id(&headers) else {
         return missing_session(&id);
     };
+    let Some(sid) = own_session(&state, &caller, &origin, &presented) else {
+        return actor_error(&id, ActorError::UnknownSession);
+    };
     answer_post(&state, caller, origin, sid, body, id).await
+}
+
+/// Run a stateless request on the user's actor; its answer's status follows the revision
+/// (404 for a method it does not have).
+async fn run_stateless(
+    state: &AppState,
+    caller: vault_actors::Caller,
+    origin: Origin,
+    mut request: vault_actors::messages::StatelessRequest,
+) -> Response {
+    if request.method == "subscriptions/listen" {
+        return run_listen(state, caller, request).await;
+    }
+    let id = request.id.clone();
+    let ids = SessionIds::new(&state.keys);
+    if let Err(refused) = stateless::unbind_state(&ids, &caller.user, &mut request) {
+        let (event, reason) = match refused {
+            stateless::StateRefused::Foreign => (
+                "foreign_request_state",
+                "a requestState issued to another user",
+            ),
+            stateless::StateRefused::Forged => (
+                "unknown_request_state",
+                "a requestState not issued here, or altered",
+            ),
+        };
+        let detail = json!({ "reason": reason });
+        state
+            .audit
+            .record(event, Some(caller.user.as_str()), &origin, detail);
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            &id,
+            RpcError::new(
+                vault_actors::mcp::jsonrpc::INVALID_PARAMS,
+                "requestState was not issued to this user by this server",
+            ),
+        );
+    }
+    let (tx, rx) = mpsc::channel::<Value>(EVENT_BUFFER);
+    let supervisor = state.supervisor.clone();
+    let audit = state.audit.clone();
+    let call = async move {
+        let user = caller.user.clone();
+        let result = supervisor
+            .stateless(caller, request, Some(tx))
+            .await
+            .map(|mut answer| {
+                stateless::bind_state(&ids, &user, &mut answer);
+                Some(answer)
+            });
+        audit_outcome(&audit, user.as_str(), &origin, &result);
+        result
+    };
+    respond(state, rx, call, id, stateless::status_of).await
+}
+
+/// `subscriptions/listen`: an SSE stream that starts with the acknowledgment and carries the
+/// change notifications the filter asked for until the client leaves or the server stops.
+async fn run_listen(
+    state: &AppState,
+    caller: vault_actors::Caller,
+    request: vault_actors::messages::StatelessRequest,
+) -> Response {
+    let id = request.id.clone();
+    let listening = match state.supervisor.listen(caller, request).await {
+        Ok(Ok(listening)) => listening,
+        // Over quota: answered like an `initialize` over quota; a malformed filter: 400.
+        Ok(Err(refused)) if refused.code == QUOTA_EXCEEDED => {
+            return Json(refused.to_response(&id)).into_response()
+        }
+        Ok(Err(refused)) => return rpc_error(StatusCode::BAD_REQUEST, &id, refused),
+        Err(e) => return actor_error(&id, e),
+    };
+    let vault_actors::mcp::listen::Listening {
+        acknowledged,
+        events,
+        delivery,
+        guard,
+    } = listening;
+    // The guard lives as long as the stream: a client that leaves unregisters its listener.
+    let changes = ReceiverStream::new(events).filter_map(move |event| {
+        let _registered = &guard;
+        futures_util::future::ready(delivery.stamp(event))
+    });
+    let shutdown = state.shutdown.clone();
+    // A server that stops ends the subscription with its (empty) answer, so that the client
+    // knows it was not a dropped connection.
+    let ended = result_response(&id, json!({ "resultType": "complete" }));
+    let events = futures_util::stream::once(futures_util::future::ready(acknowledged))
+        .chain(changes)
+        .take_until(async move { shutdown.cancelled().await })
+        .chain(futures_util::stream::once(futures_util::future::ready(
+            ended,
+        )))
+        .map(sse_event);
+    Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
 }
 
 /// Run a POST and choose its response shape from what the actor does: a plain JSON answer
@@ -153,22 +300,35 @@ async fn answer_post(
     body: RpcBody,
     id: Value,
 ) -> Response {
-    let (tx, mut rx) = mpsc::channel::<Value>(EVENT_BUFFER);
+    let (tx, rx) = mpsc::channel::<Value>(EVENT_BUFFER);
     let supervisor = state.supervisor.clone();
     let audit = state.audit.clone();
-    let mut call = Box::pin(async move {
+    let call = async move {
         let user = caller.user.clone();
         let result = supervisor
             .post(caller, sid, body.messages, body.batch, Some(tx))
             .await;
         audit_outcome(&audit, user.as_str(), &origin, &result);
         result
-    });
+    };
+    respond(state, rx, call, id, |_| StatusCode::OK).await
+}
+
+/// Wait for the first of `call`'s answer and its first event: the answer alone goes out as
+/// plain JSON (with the status `status` gives it), anything else as an SSE stream.
+async fn respond(
+    state: &AppState,
+    mut rx: mpsc::Receiver<Value>,
+    call: impl std::future::Future<Output = Result<Option<Value>, ActorError>> + Send + 'static,
+    id: Value,
+    status: fn(&Value) -> StatusCode,
+) -> Response {
+    let mut call = Box::pin(call);
     tokio::select! {
         biased;
         first = rx.recv() => match first {
             Some(event) => stream_answer(state, event, rx, call, id),
-            None => plain_answer(call.await, &id),
+            None => plain_answer(call.await, &id, status),
         },
         result = &mut call => {
             // The answer is ready, so everything sent before it is already queued.
@@ -177,7 +337,7 @@ async fn answer_post(
                 early.push(event);
             }
             if early.is_empty() {
-                plain_answer(result, &id)
+                plain_answer(result, &id, status)
             } else {
                 early.extend(final_event(result, &id));
                 let events = futures_util::stream::iter(early.into_iter().map(sse_event));
@@ -188,7 +348,8 @@ async fn answer_post(
 }
 
 /// Tool and protocol refusals that belong in the audit log: paths refused as invalid or
-/// escaping the vault, quota hits, missing scopes, and session ids that are not the caller's.
+/// escaping the vault, quota hits, missing scopes, and session ids the caller's actor does not
+/// know.
 const AUDITED_CODES: [&str; 3] = ["invalid_path", "quota_exceeded", "insufficient_scope"];
 
 fn audit_outcome(
@@ -206,8 +367,7 @@ fn audit_outcome(
         Ok(Some(answer)) => audit_answer(audit, user, origin, answer),
         Ok(None) => {}
         Err(ActorError::UnknownSession) => {
-            let detail =
-                json!({ "reason": "unknown, expired, ended or another user's session id" });
+            let detail = json!({ "reason": "unknown, expired or ended session id" });
             audit.record("unknown_session", Some(user), origin, detail);
         }
         Err(_) => {}
@@ -235,9 +395,13 @@ fn audit_answer(audit: &crate::audit::Audit, user: &str, origin: &Origin, answer
     }
 }
 
-fn plain_answer(result: Result<Option<Value>, ActorError>, id: &Value) -> Response {
+fn plain_answer(
+    result: Result<Option<Value>, ActorError>,
+    id: &Value,
+    status: fn(&Value) -> StatusCode,
+) -> Response {
     match result {
-        Ok(Some(answer)) => Json(answer).into_response(),
+        Ok(Some(answer)) => (status(&answer), Json(answer)).into_response(),
         Ok(None) => StatusCode::ACCEPTED.into_response(),
         Err(e) => actor_error(id, e),
     }
@@ -291,13 +455,17 @@ fn stream_answer(
 pub async fn open_stream(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
+    RequestOrigin(origin): RequestOrigin,
     headers: HeaderMap,
 ) -> Response {
     if !accepts(&headers, "text/event-stream") {
         return not_acceptable("text/event-stream");
     }
-    let Some(sid) = session_id(&headers) else {
+    let Some(presented) = session_id(&headers) else {
         return missing_session(&Value::Null);
+    };
+    let Some(sid) = own_session(&state, &caller, &origin, &presented) else {
+        return actor_error(&Value::Null, ActorError::UnknownSession);
     };
     let rx = match state.supervisor.open_stream(&caller, sid).await {
         Ok(rx) => rx,
@@ -316,14 +484,18 @@ pub async fn open_stream(
 pub async fn end_session(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
+    RequestOrigin(origin): RequestOrigin,
     headers: HeaderMap,
 ) -> Response {
-    let Some(sid) = session_id(&headers) else {
+    let Some(presented) = session_id(&headers) else {
         return json_error(
             StatusCode::BAD_REQUEST,
             "missing_session",
             "missing Mcp-Session-Id header",
         );
+    };
+    let Some(sid) = own_session(&state, &caller, &origin, &presented) else {
+        return actor_error(&Value::Null, ActorError::UnknownSession);
     };
     match state.supervisor.end_session(&caller, sid).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),

@@ -4,6 +4,7 @@
 //! header); it never touches a vault file or SQL. It turns a request into a call on the
 //! [`Supervisor`] and the actor's reply into a response.
 
+mod account_data;
 mod client;
 mod error;
 mod extract;
@@ -14,6 +15,7 @@ mod oauth;
 pub mod observe;
 mod origin;
 pub mod session;
+mod session_id;
 mod tokens;
 mod web;
 mod wellknown;
@@ -65,6 +67,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Metrics handle, `METRICS_TOKEN` and readiness checks.
     pub observe: Arc<observe::Observe>,
+    /// Where users' files live, for export, import and account deletion.
+    pub storage: Arc<crate::account_data::Storage>,
 }
 
 /// Limits applied in front of all work.
@@ -88,6 +92,9 @@ fn people_routes() -> Router<AppState> {
         .route("/authorize", get(oauth::authorize).post(oauth::decide))
         .route("/api/clients", get(oauth::clients))
         .route("/api/clients/{id}", delete(oauth::disconnect))
+        .route("/api/export", get(account_data::export))
+        .route("/api/import", post(account_data::import))
+        .route("/api/account/delete", post(account_data::delete))
         .layer(middleware::from_fn(web::security_headers))
 }
 

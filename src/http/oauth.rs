@@ -27,6 +27,7 @@ use vault_actors::UserId;
 
 use super::client::{ClientIp, RequestOrigin};
 use super::error::json_error;
+use super::extract::{BadJson, JsonBody};
 use super::login::message_page;
 use super::session::{csrf_refused, same_secret, url_encode, MaybeSignedIn, WebApi};
 use super::AppState;
@@ -212,7 +213,7 @@ pub async fn register(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     RequestOrigin(origin): RequestOrigin,
-    Json(req): Json<Registration>,
+    req: Result<JsonBody<Registration>, BadJson>,
 ) -> Response {
     if let Err(wait) = state.oauth.registration_allowed(ip) {
         let detail = json!({ "scope": "registrations", "retry_after": wait });
@@ -228,6 +229,10 @@ pub async fn register(
     }
     let invalid =
         |what: &str| oauth_error(StatusCode::BAD_REQUEST, "invalid_client_metadata", what);
+    let req = match req {
+        Ok(JsonBody(req)) => req,
+        Err(bad) => return oauth_error(bad.status(), "invalid_client_metadata", &bad.message()),
+    };
     if req.redirect_uris.is_empty() || req.redirect_uris.len() > MAX_REDIRECT_URIS {
         return oauth_error(
             StatusCode::BAD_REQUEST,

@@ -4,6 +4,11 @@
 //!
 //! Every token is minted for the user the request proved (the web session, or the bearer token
 //! being refreshed); no endpoint takes a user id from the request.
+//!
+//! A token is `read` or `write` over the whole vault, or limited to folders: `folders` gives
+//! the chosen right over those folders only, and `read_folders` adds folders it may only read.
+//! The recorded scope is `read`, `write`, or the token's `scope` claim for a folder-scoped one
+//! (`notes:write:work notes:read:shared`); a refreshed token keeps exactly the old one's rights.
 
 use std::time::Duration;
 
@@ -13,15 +18,16 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
+use vault_actors::caller::{Access, Grant, Right};
 use vault_actors::UserId;
 
 use super::client::RequestOrigin;
 use super::error::json_error;
-use super::extract::Bearer;
+use super::extract::{Bearer, JsonBody};
 use super::session::WebApi;
 use super::AppState;
 use crate::accounts::NewToken;
-use crate::auth::{now_secs, Minted};
+use crate::auth::{now_secs, scope_label, Minted};
 
 /// How long a refreshed-away token keeps working, so requests already on their way finish.
 pub const REFRESH_GRACE: Duration = Duration::from_secs(60);
@@ -39,24 +45,54 @@ fn storage_failed(e: impl std::fmt::Display) -> Response {
     )
 }
 
-/// The JWT scopes of a token scope as the page names it.
-fn scopes_of(scope: &str) -> Option<Vec<String>> {
-    match scope {
-        "read" => Some(vec!["notes:read".into()]),
-        "write" => Some(vec!["notes:read".into(), "notes:write".into()]),
-        _ => None,
+/// Most folders one token may name.
+const MAX_FOLDERS: usize = 32;
+
+/// The access a create request asks for: `scope` (`read` or `write`) over `folders`, or over the
+/// whole vault when there are none, plus `read_folders` to read only. The message says why not.
+fn access_of(scope: &str, folders: &[String], read_folders: &[String]) -> Result<Access, String> {
+    let right = match scope {
+        "read" => Right::Read,
+        "write" => Right::Write,
+        _ => return Err("the scope is read or write".into()),
+    };
+    if folders.len() + read_folders.len() > MAX_FOLDERS {
+        return Err(format!("a token names at most {MAX_FOLDERS} folders"));
     }
+    if folders.is_empty() {
+        let whole = Grant::parse(if right == Right::Read {
+            "notes:read"
+        } else {
+            "notes:write"
+        })
+        .map_err(|e| e.to_string())?;
+        let mut grants = vec![whole];
+        for folder in read_folders {
+            grants.push(Grant::folder_grant(Right::Read, folder).map_err(|e| e.to_string())?);
+        }
+        return Ok(Access::of(&grants));
+    }
+    let mut grants = Vec::new();
+    for folder in folders {
+        grants.push(Grant::folder_grant(right, folder).map_err(|e| e.to_string())?);
+    }
+    for folder in read_folders {
+        grants.push(Grant::folder_grant(Right::Read, folder).map_err(|e| e.to_string())?);
+    }
+    Ok(Access::of(&grants))
 }
 
-/// Mint a token for `user` and record it; the answer shows the token, once.
+/// Mint a token for `user` with `access` and record it; the answer shows the token, once.
 async fn issue(
     state: &AppState,
     user: &UserId,
     name: &str,
-    scope: &str,
+    access: &Access,
     ttl: Duration,
 ) -> Result<serde_json::Value, Response> {
-    let scopes = scopes_of(scope).unwrap_or_default();
+    let scopes = access.to_claim();
+    let scope = scope_label(access);
+    let scope = scope.as_str();
     let Minted {
         token,
         jti,
@@ -121,15 +157,23 @@ pub async fn list(State(state): State<AppState>, WebApi(user): WebApi) -> Respon
 pub struct CreateToken {
     name: String,
     ttl: String,
+    /// `read` or `write`.
     scope: String,
+    /// Limit `scope` to these folders (and everything below them); none = the whole vault.
+    #[serde(default)]
+    folders: Vec<String>,
+    /// Folders the token may also read, without writing.
+    #[serde(default)]
+    read_folders: Vec<String>,
 }
 
-/// `POST /api/tokens {name, ttl, scope}`: a new token for the signed-in person.
+/// `POST /api/tokens {name, ttl, scope, folders?, read_folders?}`: a new token for the
+/// signed-in person.
 pub async fn create(
     State(state): State<AppState>,
     RequestOrigin(origin): RequestOrigin,
     WebApi(user): WebApi,
-    Json(req): Json<CreateToken>,
+    JsonBody(req): JsonBody<CreateToken>,
 ) -> Response {
     let name = req.name.trim();
     if name.is_empty()
@@ -163,13 +207,10 @@ pub async fn create(
             )
         }
     };
-    if scopes_of(&req.scope).is_none() {
-        return json_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_scope",
-            "the scope is read or write",
-        );
-    }
+    let access = match access_of(&req.scope, &req.folders, &req.read_folders) {
+        Ok(access) => access,
+        Err(reason) => return json_error(StatusCode::BAD_REQUEST, "invalid_scope", &reason),
+    };
     // Working tokens only: revoked and expired ones make room. (Two creates racing may both
     // pass; the quota bounds a person's tokens, it is not a security boundary.)
     let current = match state.accounts.tokens(&user.caller.user).await {
@@ -199,9 +240,9 @@ pub async fn create(
         });
         return (StatusCode::FORBIDDEN, Json(body)).into_response();
     }
-    match issue(&state, &user.caller.user, name, &req.scope, ttl).await {
+    match issue(&state, &user.caller.user, name, &access, ttl).await {
         Ok(body) => {
-            let detail = json!({ "token_id": body["id"], "name": name, "scope": req.scope,
+            let detail = json!({ "token_id": body["id"], "name": name, "scope": body["scope"],
                                  "expires_at": body["expires_at"] });
             let user_id = user.caller.user.as_str();
             state
@@ -255,21 +296,16 @@ pub async fn refresh(
         Ok(r) => r,
         Err(e) => return storage_failed(e),
     };
-    let (name, scope) = match &record {
-        Some(r) => (r.name.clone(), r.scope.clone()),
-        None => (
-            "refreshed token".to_string(),
-            if old.caller.can_write {
-                "write"
-            } else {
-                "read"
-            }
-            .to_string(),
-        ),
+    let name = match &record {
+        Some(r) => r.name.clone(),
+        None => "refreshed token".to_string(),
     };
+    // Exactly the old token's rights, folders included.
+    let access = old.caller.access.clone();
+    let scope = scope_label(&access);
     let lifetime = old.expires_at.saturating_sub(old.issued_at).max(60);
     let ttl = Duration::from_secs(lifetime).min(state.web.token_max_ttl);
-    let body = match issue(&state, &user, &name, &scope, ttl).await {
+    let body = match issue(&state, &user, &name, &access, ttl).await {
         Ok(body) => body,
         Err(resp) => return resp,
     };

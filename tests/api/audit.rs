@@ -229,7 +229,10 @@ async fn every_security_event_is_logged_once_with_its_fields_and_no_secret() {
         ["missing", "malformed", "bad_signature", "revoked"]
     );
     assert_eq!(once("invalid_path")["user"], "1000000000000000000000a1");
-    assert_eq!(once("unknown_session")["user"], "bob");
+    let foreign = once("foreign_session");
+    assert_eq!(foreign["user"], "bob");
+    assert_eq!(foreign["ip"], "127.0.0.1");
+    assert!(events(&lines, "unknown_session").is_empty());
     assert_eq!(once("client_registered")["detail"]["name"], "Audited");
     assert_eq!(once("sign_out")["user"], "1000000000000000000000a1");
     let limited_line = once("rate_limited");

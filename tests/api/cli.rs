@@ -179,7 +179,7 @@ fn token_command_prints_a_token_for_the_user() {
     );
     let caller = keys.verify(&token).unwrap();
     assert_eq!(caller.user, UserId::parse("alice").unwrap());
-    assert!(caller.can_read && !caller.can_write);
+    assert!(caller.can_read() && !caller.can_write());
     // Recorded, so its owner can see and revoke it on the account page.
     assert!(dir.path().join("data/accounts.sqlite").exists());
     let bad = Command::new(BIN)

@@ -11,10 +11,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::helpers::*;
+use crate::signin::{csrf_of, sign_in_local, Browser};
 
 /// Every file and symlink under `dir` with its bytes (a symlink: its target), to prove nothing
 /// changed.
@@ -231,6 +232,98 @@ async fn json_nested_ten_thousand_deep_is_refused_before_it_is_parsed() {
     .await;
     let r = app.ok(&t, &s, "read_note", json!({"path":"nest.md"})).await;
     assert_eq!(r["metadata"]["m"], metadata);
+}
+
+/// `keep.md`'s vault, the person's tokens and the registered clients, to prove that a refused
+/// request on the page's API, the token API or `/register` stored nothing.
+async fn page_state(app: &TestApp, browser: &mut Browser) -> (BTreeMap<String, Vec<u8>>, Value) {
+    let resp = browser.get(&format!("{}/api/tokens", app.base)).await;
+    let (_, tokens) = status_json(resp).await;
+    (snapshot(&app.vault_dir("local")), tokens["tokens"].clone())
+}
+
+#[tokio::test]
+async fn deep_json_and_invalid_utf8_on_the_page_api_tokens_and_register_are_clear_errors() {
+    let (app, _dir) = app_with(&[("MODE", "local")]).await;
+    let mut browser = Browser::new();
+    sign_in_local(&mut browser, &app).await;
+    let csrf = csrf_of(&mut browser, &app).await;
+    let t = app.token("local");
+    let s = app.session(&t).await;
+    app.ok(
+        &t,
+        &s,
+        "write_note",
+        json!({"path":"keep.md","body":"keep this"}),
+    )
+    .await;
+    let before = page_state(&app, &mut browser).await;
+    let deep = nested(10_000, "1");
+    // Each request would change something if it were accepted.
+    let requests: [(Method, &str, &str); 5] = [
+        (
+            Method::POST,
+            "/api/notes",
+            r#""path":"keep.md","body":"B","if_version":1"#,
+        ),
+        (
+            Method::DELETE,
+            "/api/notes",
+            r#""path":"keep.md","if_version":1,"x":"B""#,
+        ),
+        (Method::POST, "/api/preview", r#""body":"B""#),
+        (
+            Method::POST,
+            "/api/tokens",
+            r#""name":"B","ttl":"1d","scope":"write""#,
+        ),
+        (
+            Method::POST,
+            "/register",
+            r#""redirect_uris":["http://127.0.0.1:9/cb"],"client_name":"B""#,
+        ),
+    ];
+    for (method, path, fields) in requests {
+        let deep_body = format!(r#"{{{fields},"x":{deep}}}"#).into_bytes();
+        let mut not_utf8 = format!("{{{fields}}}").into_bytes();
+        let at = not_utf8.iter().position(|&b| b == b'B').unwrap();
+        not_utf8.splice(at..at + 1, *b"\xff\xfeB");
+        for (kind, body) in [("deep", deep_body), ("not UTF-8", not_utf8)] {
+            let resp = browser
+                .send(method.clone(), &format!("{}{path}", app.base), |r| {
+                    r.header("x-csrf-token", &csrf)
+                        .header("content-type", "application/json")
+                        .body(body)
+                })
+                .await;
+            let (status, answer) = status_json(resp).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {kind}: {answer}");
+            let message = answer
+                .get("message")
+                .or_else(|| answer.get("error_description"))
+                .and_then(Value::as_str)
+                .unwrap_or_else(|| panic!("{path} {kind}: no JSON error: {answer}"));
+            if kind == "deep" {
+                assert!(
+                    message.contains("nested deeper than 64"),
+                    "{path}: {message}"
+                );
+            } else {
+                assert!(
+                    message.contains("not the expected JSON"),
+                    "{path}: {message}"
+                );
+            }
+        }
+    }
+    assert_eq!(page_state(&app, &mut browser).await, before);
+    let registered = std::fs::read_to_string(app.data.join("audit/audit.jsonl")).unwrap();
+    assert!(
+        !registered.contains("client_registered"),
+        "a client was registered"
+    );
+    let r = app.ok(&t, &s, "read_note", json!({"path":"keep.md"})).await;
+    assert_eq!(r["body"], "keep this");
 }
 
 #[tokio::test]

@@ -150,6 +150,63 @@ fn the_tools_work_over_stdio_and_stdout_carries_only_json_rpc() {
     assert!(!dir.path().join("vaults/local/b.md").exists());
 }
 
+/// The next message that is not a notification.
+fn next_answer(server: &mut StdioServer) -> Value {
+    loop {
+        let msg = server.next();
+        if msg.get("method").is_none() {
+            return msg;
+        }
+    }
+}
+
+#[test]
+fn deep_json_and_invalid_utf8_lines_get_an_error_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = StdioServer::start(dir.path(), "info");
+    initialize(&mut server);
+    server.call(
+        1,
+        "write_note",
+        json!({"path": "keep.md", "body": "keep this"}),
+    );
+    let note = dir.path().join("vaults/local/keep.md");
+    let before = std::fs::read(&note).unwrap();
+    let deep = format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000));
+    let write = |body: &str| {
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+            "name": "write_note", "arguments": {"path": "keep.md", "body": body}}})
+        .to_string()
+    };
+    // Deep: in the arguments of a write that would replace the note.
+    let deep_line = write("B").replace(r#""body":"B""#, &format!(r#""body":"B","x":{deep}"#));
+    server.send(&deep_line);
+    let refused = next_answer(&mut server);
+    assert_eq!(refused["error"]["code"], -32600, "{refused}");
+    assert!(refused["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("nested deeper than 64"));
+    // Not UTF-8: the same write with two bytes that are no character.
+    let mut bad = write("B").into_bytes();
+    let at = bad.iter().position(|&b| b == b'B').unwrap();
+    bad.splice(at..at + 1, *b"\xff\xfeB");
+    bad.push(b'\n');
+    server.stdin.write_all(&bad).unwrap();
+    server.stdin.flush().unwrap();
+    let refused = next_answer(&mut server);
+    assert_eq!(refused["error"]["code"], -32700, "{refused}");
+    assert!(refused["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("UTF-8"));
+    // The process goes on, and the note is as it was.
+    let read = server.call(3, "read_note", json!({"path": "keep.md"}));
+    assert_eq!(read["body"], "keep this");
+    server.finish();
+    assert_eq!(std::fs::read(&note).unwrap(), before);
+}
+
 #[test]
 fn a_broken_log_filter_still_leaves_stdout_to_json_rpc() {
     let dir = tempfile::tempdir().unwrap();

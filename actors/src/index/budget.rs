@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Default for the budget shared by the in-memory copies of every open vault.
-pub const DEFAULT_MEMORY_LIMIT: usize = 256 << 20;
+pub const DEFAULT_MEMORY_LIMIT: usize = crate::settings::DEFAULT_SEARCH_MEMORY_BYTES;
 
 /// Bytes reserved by every live in-memory copy in the process.
 pub static IN_USE: AtomicUsize = AtomicUsize::new(0);

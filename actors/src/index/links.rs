@@ -31,7 +31,7 @@ pub fn link_key(target: &str) -> (String, String) {
 
 /// A note that might be the destination of a link.
 #[derive(Debug, Clone)]
-pub(super) struct Candidate {
+pub struct Candidate {
     pub id: i64,
     pub path_key: String,
     pub folder: String,
@@ -39,7 +39,7 @@ pub(super) struct Candidate {
 }
 
 /// Pick the destination of a link with key `key` written in a note in `src_folder`.
-pub(super) fn choose<'a>(
+pub fn choose<'a>(
     candidates: impl IntoIterator<Item = &'a Candidate>,
     src_folder: &str,
     key: &str,

@@ -29,8 +29,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, Transaction};
 
-pub use budget::DEFAULT_MEMORY_LIMIT as DEFAULT_SEARCH_MEMORY_LIMIT;
-pub use links::link_key;
+pub use links::{choose, link_key, Candidate};
 pub use notes::{
     FolderCount, IndexedNote, ListedNote, NoteMeta, NoteRecord, OutgoingLink, Scope, TagCount,
 };

@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use super::links::{self, link_key};
 use super::{Index, IndexTx};
-use crate::vault::markdown::WikiLink;
-use crate::vault::paths::NotePath;
+use crate::note::NotePath;
+use crate::note::WikiLink;
 
 /// Everything the index stores about one note, handed over by the vault after parsing.
 pub struct NoteRecord<'a> {
@@ -130,6 +130,21 @@ fn bump_version(
     )?
     .execute(params![path, version, hash])?;
     Ok(version)
+}
+
+fn indexed_file_row(
+    conn: &rusqlite::Connection,
+    path: &str,
+) -> rusqlite::Result<Option<IndexedNote>> {
+    conn.prepare_cached("SELECT size, mtime_ns, hash FROM notes WHERE path = ?1")?
+        .query_row([path], |r| {
+            Ok(IndexedNote {
+                size: r.get(0)?,
+                mtime_ns: r.get(1)?,
+                hash: r.get(2)?,
+            })
+        })
+        .optional()
 }
 
 /// The facts of notes (tags apart), as [`note_facts_row`] reads them.
@@ -320,6 +335,17 @@ impl Index {
             .prepare_cached("SELECT size, mtime_ns FROM notes WHERE path = ?1")?
             .query_row([path], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()
+    }
+
+    /// Size, mtime and content hash of the indexed file at `path`, to tell whether the file
+    /// changed on disk since (before a write, or on a watcher's event).
+    pub fn indexed_file(&self, path: &str) -> rusqlite::Result<Option<IndexedNote>> {
+        indexed_file_row(self.conn(), path)
+    }
+
+    /// [`Index::indexed_file`], inside a transaction.
+    pub fn indexed_file_tx(tx: &IndexTx<'_>, path: &str) -> rusqlite::Result<Option<IndexedNote>> {
+        indexed_file_row(tx, path)
     }
 
     /// Record a new mtime for a file whose content did not change (touched, or copied back).
@@ -571,6 +597,32 @@ impl Index {
              WHERE t.tag = ?1 ORDER BY n.path LIMIT ?2",
         )?;
         let rows = stmt.query_map(params![tag, limit as i64], listed_row)?;
+        rows.collect()
+    }
+
+    /// Up to `limit` notes under `folder` (all when empty) whose last change (`updated_ms`)
+    /// is at or after `since_ms`, newest first (then by path), each with that time.
+    pub fn recent(
+        &self,
+        folder: &str,
+        since_ms: Option<i64>,
+        limit: usize,
+    ) -> rusqlite::Result<Vec<(ListedNote, i64)>> {
+        let prefix = if folder.is_empty() {
+            String::new()
+        } else {
+            format!("{folder}/")
+        };
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT n.path, n.title, s.version, n.size, n.updated, n.updated_ms
+             FROM notes n JOIN note_state s ON s.path = n.path
+             WHERE substr(n.path, 1, length(?1)) = ?1 AND n.updated_ms >= ?2
+             ORDER BY n.updated_ms DESC, n.path LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(
+            params![prefix, since_ms.unwrap_or(i64::MIN), limit as i64],
+            |r| Ok((listed_row(r)?, r.get(5)?)),
+        )?;
         rows.collect()
     }
 

@@ -10,7 +10,7 @@ use rusqlite::OptionalExtension;
 use serde::Serialize;
 
 use super::fts_query::{plain_terms, unsegment_cjk};
-use super::{snippet, Index};
+use super::{snippet, Index, ListedNote, TagCount};
 
 /// A title match counts this many times a body match. Whole numbers keep the in-memory scores
 /// bit-equal to FTS5's (see `ranker`).
@@ -261,6 +261,84 @@ impl Index {
                 })
             })
             .collect())
+    }
+}
+
+/// `(substr(column, 1, length(?n)) = ?n OR ...)` for each folder of `folders` (none: false),
+/// with the `folder/` prefixes pushed onto `args`.
+fn within_folders(column: &str, folders: &[String], args: &mut Vec<SqlValue>) -> String {
+    if folders.is_empty() {
+        return "0".to_string();
+    }
+    let tests: Vec<String> = folders
+        .iter()
+        .map(|folder| {
+            args.push(SqlValue::Text(format!("{folder}/")));
+            let n = args.len();
+            format!("substr({column}, 1, length(?{n})) = ?{n}")
+        })
+        .collect();
+    format!("({})", tests.join(" OR "))
+}
+
+/// Queries narrowed to a token's folders (see `caller::FolderSet`): the folders are disjoint
+/// trees, and only notes inside them are counted or returned.
+impl Index {
+    /// Every tag carried by a note in `folders`, with the number of those notes, most used
+    /// first.
+    pub fn tags_within(&self, folders: &[String]) -> rusqlite::Result<Vec<TagCount>> {
+        let mut args = Vec::new();
+        let inside = within_folders("n.path", folders, &mut args);
+        let sql = format!(
+            "SELECT t.tag, count(*) AS c FROM tags t JOIN notes n ON n.id = t.note
+             WHERE {inside} GROUP BY t.tag ORDER BY c DESC, t.tag"
+        );
+        let mut stmt = self.conn().prepare(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
+            Ok(TagCount {
+                tag: r.get(0)?,
+                count: r.get(1)?,
+            })
+        })?;
+        rows.collect()
+    }
+
+    /// How many notes lie in `folders`.
+    pub fn count_within(&self, folders: &[String]) -> rusqlite::Result<u64> {
+        let mut args = Vec::new();
+        let inside = within_folders("path", folders, &mut args);
+        self.conn()
+            .prepare(&format!("SELECT count(*) FROM notes WHERE {inside}"))?
+            .query_row(rusqlite::params_from_iter(args), |r| r.get(0))
+    }
+
+    /// Notes in `folders` carrying `tag`, ordered by path.
+    pub fn notes_with_tag_within(
+        &self,
+        tag: &str,
+        folders: &[String],
+        limit: usize,
+    ) -> rusqlite::Result<Vec<ListedNote>> {
+        let mut args = vec![SqlValue::Text(tag.to_string())];
+        let inside = within_folders("n.path", folders, &mut args);
+        args.push(SqlValue::Integer(limit as i64));
+        let sql = format!(
+            "SELECT n.path, n.title, s.version, n.size, n.updated
+             FROM tags t JOIN notes n ON n.id = t.note JOIN note_state s ON s.path = n.path
+             WHERE t.tag = ?1 AND {inside} ORDER BY n.path LIMIT ?{}",
+            args.len()
+        );
+        let mut stmt = self.conn().prepare(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
+            Ok(ListedNote {
+                path: r.get(0)?,
+                title: r.get(1)?,
+                version: r.get(2)?,
+                size: r.get(3)?,
+                updated: r.get(4)?,
+            })
+        })?;
+        rows.collect()
     }
 }
 

@@ -2,7 +2,7 @@
 //! with varied words, and FTS5's own ranking to compare with.
 
 use super::{Index, NoteRecord, Scope};
-use crate::vault::paths::NotePath;
+use crate::note::NotePath;
 
 /// Store notes (path, title, body) in one transaction, as the vault does.
 pub fn put(index: &mut Index, notes: &[(String, String, String)]) {

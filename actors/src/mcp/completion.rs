@@ -1,15 +1,19 @@
 //! `completion/complete`: note paths and tags as the user types a prompt argument or fills in
-//! the `note:///{path}` template.
+//! the `note:///{path}` template. Only what the token may read is completed: a folder-scoped
+//! token sees the paths inside its folders and the tags of those notes.
 
 use serde_json::{json, Value};
 
 use super::jsonrpc::RpcError;
+use super::scoped;
+use crate::caller::Access;
 use crate::vault::Vault;
 
 /// The spec caps a completion answer at 100 values.
 const MAX_VALUES: usize = 100;
 
-pub fn complete(vault: &Vault, params: &Value) -> Result<Value, RpcError> {
+pub fn complete(vault: &Vault, access: &Access, params: &Value) -> Result<Value, RpcError> {
+    scoped::require_read(access).map_err(|e| scoped::rpc_error(&e))?;
     let kind = params.pointer("/ref/type").and_then(Value::as_str);
     let target = params
         .pointer("/ref/name")
@@ -29,10 +33,10 @@ pub fn complete(vault: &Vault, params: &Value) -> Result<Value, RpcError> {
     let (values, total) = match (kind, target, argument) {
         (Some("ref/prompt"), "summarize_note", "path")
         | (Some("ref/resource"), "note:///{path}", "path") => {
-            vault.complete_paths(value, MAX_VALUES).map_err(storage)?
+            scoped::complete_paths(vault, access, value, MAX_VALUES).map_err(storage)?
         }
         (Some("ref/prompt"), "notes_about", "tag") => {
-            vault.complete_tags(value, MAX_VALUES).map_err(storage)?
+            scoped::complete_tags(vault, access, value, MAX_VALUES).map_err(storage)?
         }
         (Some("ref/prompt" | "ref/resource"), _, _) => (Vec::new(), 0),
         _ => {

@@ -17,25 +17,8 @@ use crate::error::VaultError;
 use crate::hub::{CancelFlag, Hub};
 use crate::pool;
 use crate::session::LogLevel;
+use crate::settings::McpOptions;
 use crate::vault::usage::QuotaUse;
-
-/// Server-wide MCP behaviour chosen by configuration.
-#[derive(Debug, Clone)]
-pub struct McpOptions {
-    /// Ask the user (elicitation) before `delete_note`, when the client can ask.
-    pub confirm_deletes: bool,
-    /// How long a server-to-client request (sampling, elicitation) may take.
-    pub client_timeout: Duration,
-}
-
-impl Default for McpOptions {
-    fn default() -> Self {
-        McpOptions {
-            confirm_deletes: false,
-            client_timeout: Duration::from_secs(120),
-        }
-    }
-}
 
 /// Everything a running request can reach besides the vault.
 pub struct RequestContext<'a> {

@@ -1,16 +1,21 @@
 //! Method dispatch for a session that already exists: one JSON-RPC request or notification in,
 //! one result or error out.
+//!
+//! Every request is checked against the scope of the token it came with ([`Env::caller`]), never
+//! the one that opened the session: a session used with a narrower token answers, and is
+//! notified, only within that token's folders.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use super::context::{McpOptions, RequestContext};
+use super::context::RequestContext;
 use super::jsonrpc::{RpcError, INVALID_REQUEST, METHOD_NOT_FOUND};
 use super::{completion, prompts, resources, tools};
 use crate::caller::Caller;
 use crate::hub::Hub;
 use crate::session::{LogLevel, Session};
+use crate::settings::McpOptions;
 use crate::vault::usage::QuotaUse;
 use crate::vault::Vault;
 
@@ -36,6 +41,8 @@ pub fn handle_request(
     params: Option<Value>,
 ) -> Result<Value, RpcError> {
     let params = params.unwrap_or_else(|| json!({}));
+    // Change notifications of this session follow the scope of its latest request.
+    env.hub.set_access(&session.id, &env.caller.access);
     let str_param = |name: &str| params.get(name).and_then(Value::as_str);
     match method {
         "ping" => Ok(json!({})),
@@ -57,15 +64,15 @@ pub fn handle_request(
             session.log_level = level;
             Ok(json!({}))
         }
-        "resources/list" => resources::list(env.vault, str_param("cursor")),
+        "resources/list" => resources::list(env.vault, &env.caller.access, str_param("cursor")),
         "resources/templates/list" => Ok(resources::templates()),
         "resources/read" => {
             let uri = str_param("uri").ok_or_else(|| RpcError::invalid_params("resources/read needs a uri"))?;
-            resources::read(env.vault, uri)
+            resources::read(env.vault, &env.caller.access, uri)
         }
         "resources/subscribe" | "resources/unsubscribe" => {
             let uri = str_param("uri").ok_or_else(|| RpcError::invalid_params(format!("{method} needs a uri")))?;
-            resources::check_uri(uri)?;
+            resources::check_uri(&env.caller.access, uri)?;
             if method == "resources/subscribe" {
                 env.hub.subscribe(&session.id, uri);
             } else {
@@ -74,8 +81,8 @@ pub fn handle_request(
             Ok(json!({}))
         }
         "prompts/list" => Ok(prompts::list()),
-        "prompts/get" => prompts::get(env.vault, &params),
-        "completion/complete" => completion::complete(env.vault, &params),
+        "prompts/get" => prompts::get(env.vault, &env.caller.access, &params),
+        "completion/complete" => completion::complete(env.vault, &env.caller.access, &params),
         other => Err(RpcError::new(
             METHOD_NOT_FOUND,
             format!("method not found: {other}"),
@@ -136,7 +143,7 @@ pub fn call_without_session(
 }
 
 /// A tool's outcome as a `tools/call` result (a failure becomes an `isError` result).
-fn tool_outcome(tool: &tools::Tool, outcome: Result<Value, crate::VaultError>) -> Value {
+pub(crate) fn tool_outcome(tool: &tools::Tool, outcome: Result<Value, crate::VaultError>) -> Value {
     match outcome {
         Ok(result) => result,
         Err(e) => {
@@ -151,12 +158,10 @@ fn tool_outcome(tool: &tools::Tool, outcome: Result<Value, crate::VaultError>) -
     }
 }
 
-fn call_tool(
-    env: &mut Env<'_>,
-    session: &Session,
-    id: &Value,
+/// The tool, its arguments (an object) and the progress token of `tools/call` `params`.
+pub(crate) fn tool_call_params(
     params: Value,
-) -> Result<Value, RpcError> {
+) -> Result<(&'static tools::Tool, Value, Option<Value>), RpcError> {
     let progress_token = params.pointer("/_meta/progressToken").cloned();
     let call: CallParams = serde_json::from_value(params)
         .map_err(|e| RpcError::invalid_params(format!("tools/call params: {e}")))?;
@@ -171,6 +176,16 @@ fn call_tool(
             ))
         }
     };
+    Ok((tool, args, progress_token))
+}
+
+fn call_tool(
+    env: &mut Env<'_>,
+    session: &Session,
+    id: &Value,
+    params: Value,
+) -> Result<Value, RpcError> {
+    let (tool, args, progress_token) = tool_call_params(params)?;
     let cancel = env.hub.start_request(&session.id, id);
     let ctx = RequestContext {
         caller: env.caller,

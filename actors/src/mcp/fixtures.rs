@@ -10,7 +10,7 @@ use base64::Engine;
 use serde_json::{json, Value};
 
 use super::jsonrpc::RpcError;
-use super::tools::{content_tool, Tool};
+use super::tool::{content_tool, Tool};
 use crate::error::VaultError;
 use crate::session::LogLevel;
 

@@ -1,9 +1,14 @@
 //! Prompts the server offers: ready-made requests that put vault content in front of the model.
+//!
+//! A prompt only ever shows notes the token may read: `summarize_note` of a note outside its
+//! folders is refused with `insufficient_scope`, `notes_about` lists only readable notes.
 
 use serde_json::{json, Value};
 
 use super::jsonrpc::RpcError;
 use super::resources::note_uri;
+use super::scoped;
+use crate::caller::Access;
 use crate::error::VaultError;
 use crate::vault::Vault;
 
@@ -39,11 +44,15 @@ fn arg<'a>(params: &'a Value, name: &str) -> Result<&'a str, RpcError> {
 }
 
 fn vault_err(e: VaultError) -> RpcError {
-    RpcError::invalid_params(e.to_string())
+    match e {
+        VaultError::InsufficientScope(_) => scoped::rpc_error(&e),
+        other => RpcError::invalid_params(other.to_string()),
+    }
 }
 
 /// `prompts/get`.
-pub fn get(vault: &mut Vault, params: &Value) -> Result<Value, RpcError> {
+pub fn get(vault: &mut Vault, access: &Access, params: &Value) -> Result<Value, RpcError> {
+    scoped::require_read(access).map_err(vault_err)?;
     let name = params
         .get("name")
         .and_then(Value::as_str)
@@ -55,8 +64,9 @@ pub fn get(vault: &mut Vault, params: &Value) -> Result<Value, RpcError> {
     match name {
         "summarize_note" => {
             let path = arg(params, "path")?;
+            access.check_read(path).map_err(vault_err)?;
             let note = vault.read(path).map_err(vault_err)?;
-            let text = crate::vault::markdown::render(&note.metadata, &note.body);
+            let text = crate::vault::frontmatter::render(&note.metadata, &note.body);
             Ok(json!({
                 "description": format!("Summary of {}", note.path),
                 "messages": [
@@ -69,7 +79,7 @@ pub fn get(vault: &mut Vault, params: &Value) -> Result<Value, RpcError> {
         }
         "notes_about" => {
             let tag = arg(params, "tag")?;
-            let notes = vault.notes_with_tag(tag, 100).map_err(vault_err)?;
+            let notes = scoped::notes_with_tag(vault, access, tag, 100).map_err(vault_err)?;
             let listing: Vec<String> = notes
                 .iter()
                 .map(|n| format!("- {} ({})", n.title, n.path))

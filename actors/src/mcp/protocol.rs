@@ -1,11 +1,16 @@
-//! Protocol revisions and the server's self-description in `initialize`.
+//! Protocol revisions, the refusal of an unsupported one, and the server's self-description in
+//! `initialize`.
 
 use serde_json::{json, Value};
+
+use super::jsonrpc::RpcError;
 
 /// Handshake revisions this server speaks, oldest first.
 pub const SUPPORTED_VERSIONS: [&str; 3] = ["2025-03-26", "2025-06-18", "2025-11-25"];
 /// The revision assumed when a request carries no `MCP-Protocol-Version` header.
 pub const DEFAULT_HEADER_VERSION: &str = "2025-03-26";
+/// The stateless revision: no handshake, every request carries its version in `_meta`.
+pub const STATELESS_VERSION: &str = "2026-07-28";
 /// The only revision that allows JSON-RPC batches.
 pub const BATCH_VERSION: &str = "2025-03-26";
 
@@ -45,12 +50,32 @@ pub fn initialize_result(version: &str) -> Value {
     })
 }
 
-/// The answer to a stateless-revision `server/discover` probe: "unsupported version", naming
-/// only handshake revisions, which tells a newer client to fall back to `initialize` at once.
+/// The answer to a `server/discover` probe that names no version in `_meta` (clients of the
+/// revision's drafts): "unsupported version" with every revision this server speaks, so the
+/// client either stamps its requests with the stateless revision or falls back to
+/// `initialize` at once.
 pub fn discover_fallback(requested: &str) -> super::jsonrpc::RpcError {
-    super::jsonrpc::RpcError::new(
+    let mut refusal = unsupported_version(requested);
+    refusal.message = format!(
+        "server/discover names no io.modelcontextprotocol/protocolVersion in params._meta; \
+         stamp it with one of the supported versions, or send initialize for {}",
+        SUPPORTED_VERSIONS.join(", ")
+    );
+    refusal
+}
+
+/// Every revision this server speaks, oldest first: the session ones, then the stateless one.
+pub fn all_versions() -> Vec<&'static str> {
+    let mut all = SUPPORTED_VERSIONS.to_vec();
+    all.push(STATELESS_VERSION);
+    all
+}
+
+/// The revision's `UnsupportedProtocolVersionError` for `requested`.
+pub fn unsupported_version(requested: &str) -> RpcError {
+    RpcError::new(
         super::jsonrpc::UNSUPPORTED_PROTOCOL_VERSION,
-        "this server speaks the initialize handshake; use one of the supported versions",
+        format!("unsupported protocol version {requested:?}"),
     )
-    .with_data(json!({ "supported": SUPPORTED_VERSIONS, "requested": requested }))
+    .with_data(json!({ "supported": all_versions(), "requested": requested }))
 }

@@ -5,226 +5,18 @@
 use std::sync::LazyLock;
 
 use schemars::JsonSchema;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::context::RequestContext;
+use super::scoped;
+use super::tool::tool;
+pub use super::tool::{error_result, success_result, Effect, Tool};
 use crate::error::VaultError;
 use crate::index::{ListedNote, OutgoingLink, SearchHit, TagCount};
 use crate::session::LogLevel;
 use crate::vault::usage::VaultInfo;
 use crate::vault::{Deleted, Note, NotePage, Vault, WriteRequest, Written};
-
-/// What a tool does to the vault, for scopes and the MCP annotations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Effect {
-    /// Only reads.
-    Read,
-    /// Creates or replaces content; repeating the same call gives the same note.
-    Write,
-    /// Removes content.
-    Destroy,
-    /// Changes derived data only (the index), never a note; needs write rights.
-    Maintain,
-}
-
-type Handler =
-    Box<dyn Fn(&mut Vault, &RequestContext<'_>, Value) -> Result<Value, VaultError> + Send + Sync>;
-
-/// One entry of the catalog.
-pub struct Tool {
-    pub name: &'static str,
-    pub title: &'static str,
-    pub description: &'static str,
-    pub effect: Effect,
-    input_schema: Value,
-    /// Absent only for test fixtures whose results are content, not data.
-    output_schema: Option<Value>,
-    run: Handler,
-}
-
-impl Tool {
-    /// The tool as `tools/list` describes it.
-    pub fn describe(&self) -> Value {
-        let mut d = json!({
-            "name": self.name,
-            "title": self.title,
-            "description": self.description,
-            "inputSchema": self.input_schema,
-            "annotations": {
-                "title": self.title,
-                "readOnlyHint": self.effect == Effect::Read,
-                "destructiveHint": self.effect == Effect::Destroy,
-                "idempotentHint": self.effect != Effect::Destroy,
-                "openWorldHint": false,
-            },
-        });
-        if let Some(schema) = &self.output_schema {
-            d["outputSchema"] = schema.clone();
-        }
-        d
-    }
-
-    /// Run the tool for the request's caller and return its `tools/call` result; a failure of
-    /// the tool itself (bad path, not found, ...) is a `VaultError`, which the caller turns
-    /// into an `isError` result.
-    pub fn call(
-        &self,
-        vault: &mut Vault,
-        ctx: &RequestContext<'_>,
-        args: Value,
-    ) -> Result<Value, VaultError> {
-        let caller = ctx.caller;
-        match self.effect {
-            Effect::Read if !caller.can_read => {
-                return Err(VaultError::InsufficientScope(
-                    "read notes (needs notes:read)",
-                ))
-            }
-            Effect::Write | Effect::Destroy | Effect::Maintain if !caller.can_write => {
-                return Err(VaultError::InsufficientScope(
-                    "change notes (needs notes:write)",
-                ))
-            }
-            _ => {}
-        }
-        (self.run)(vault, ctx, args)
-    }
-}
-
-/// A `tools/call` result for a successful tool: structured content plus its JSON as text, for
-/// clients that only read text.
-pub fn success_result(structured: Value) -> Value {
-    let text = structured.to_string();
-    result_with_text(structured, text)
-}
-
-/// [`success_result`] when the JSON text is already at hand.
-fn result_with_text(structured: Value, text: String) -> Value {
-    json!({
-        "content": [{ "type": "text", "text": text }],
-        "structuredContent": structured,
-        "isError": false,
-    })
-}
-
-/// A `tools/call` result for a failed tool: a message a model can act on and a stable code.
-pub fn error_result(err: &VaultError) -> Value {
-    json!({
-        "content": [{ "type": "text", "text": err.to_string() }],
-        "structuredContent": err.details(),
-        "isError": true,
-    })
-}
-
-fn schema_of<T: JsonSchema>() -> Value {
-    let generator = schemars::generate::SchemaSettings::draft2020_12()
-        .with(|s| s.inline_subschemas = true)
-        .into_generator();
-    let mut schema =
-        serde_json::to_value(generator.into_root_schema_for::<T>()).unwrap_or(json!({}));
-    if let Some(obj) = schema.as_object_mut() {
-        obj.remove("$schema");
-        obj.remove("title");
-        obj.entry("type").or_insert(json!("object"));
-        obj.entry("properties").or_insert(json!({}));
-    }
-    drop_rust_formats(&mut schema);
-    schema
-}
-
-/// `schemars` names Rust integer widths as `format` (`uint64`, `int32`, ...), which JSON Schema
-/// does not know and validators warn about; an unsigned width becomes `minimum: 0` instead.
-fn drop_rust_formats(schema: &mut Value) {
-    match schema {
-        Value::Object(obj) => {
-            if let Some(Value::String(f)) = obj.get("format") {
-                if f.starts_with("uint") || f.starts_with("int") || f == "double" || f == "float" {
-                    let unsigned = f.starts_with("uint");
-                    obj.remove("format");
-                    if unsigned {
-                        obj.entry("minimum").or_insert(json!(0));
-                    }
-                }
-            }
-            obj.values_mut().for_each(drop_rust_formats);
-        }
-        Value::Array(items) => items.iter_mut().for_each(drop_rust_formats),
-        _ => {}
-    }
-}
-
-/// The output schema of a tool: its success shape, or the error shape every tool shares
-/// (`isError` results carry `{code, message, ...}` as structured content, and clients check
-/// those against the schema too).
-fn output_schema_of<T: JsonSchema>() -> Value {
-    json!({
-        "type": "object",
-        "anyOf": [
-            schema_of::<T>(),
-            {
-                "type": "object",
-                "properties": {
-                    "code": { "type": "string", "description": "stable error code, e.g. not_found" },
-                    "message": { "type": "string" },
-                },
-                "required": ["code", "message"],
-            },
-        ],
-    })
-}
-
-fn tool<A, O>(
-    name: &'static str,
-    title: &'static str,
-    description: &'static str,
-    effect: Effect,
-    handler: fn(&mut Vault, &RequestContext<'_>, A) -> Result<O, VaultError>,
-) -> Tool
-where
-    A: DeserializeOwned + JsonSchema + 'static,
-    O: Serialize + JsonSchema + 'static,
-{
-    Tool {
-        name,
-        title,
-        description,
-        effect,
-        input_schema: schema_of::<A>(),
-        output_schema: Some(output_schema_of::<O>()),
-        run: Box::new(move |vault, ctx, args| {
-            let args: A = serde_json::from_value(args)
-                .map_err(|e| VaultError::InvalidArguments(format!("{name}: {e}")))?;
-            let out = handler(vault, ctx, args)?;
-            let json_error = |e: serde_json::Error| VaultError::Io(std::io::Error::other(e));
-            // The text straight from the struct (fields in the same order as the structured
-            // value): one pass over a note body fewer than printing the value.
-            let text = serde_json::to_string(&out).map_err(json_error)?;
-            let structured = serde_json::to_value(out).map_err(json_error)?;
-            Ok(result_with_text(structured, text))
-        }),
-    }
-}
-
-/// A tool whose handler builds its whole `tools/call` result (content items of any kind).
-#[cfg(feature = "conformance")]
-pub(crate) fn content_tool(
-    name: &'static str,
-    description: &'static str,
-    input_schema: Value,
-    run: fn(&RequestContext<'_>, Value) -> Result<Value, VaultError>,
-) -> Tool {
-    Tool {
-        name,
-        title: name,
-        description,
-        effect: Effect::Read,
-        input_schema,
-        output_schema: None,
-        run: Box::new(move |_vault, ctx, args| run(ctx, args)),
-    }
-}
 
 /// Every tool this server offers, in `tools/list` order.
 pub fn catalog() -> &'static [Tool] {
@@ -255,6 +47,20 @@ pub fn catalog() -> &'static [Tool] {
                  newer version.",
                 Effect::Write,
                 write_note,
+            ),
+            tool(
+                "edit_note",
+                "Edit a note",
+                "Change part of a note without sending it whole: exact find/replace (fails \
+                 unless the text occurs expected_count times, default 1, and says how many \
+                 times and where it was found), append, prepend (after the frontmatter), \
+                 replace the section under a heading or insert before or after it, set or \
+                 unset a frontmatter key. Edits apply in order, all or nothing. Headings are \
+                 named by text (`Tasks`), level (`## Tasks`) or path (`Project > Tasks`). \
+                 Returns a unified diff; with dry_run nothing is written. Pass if_version \
+                 (from read_note) to refuse editing a newer version.",
+                Effect::Edit,
+                super::change_tools::edit_note,
             ),
             tool(
                 "delete_note",
@@ -289,11 +95,53 @@ pub fn catalog() -> &'static [Tool] {
                 get_links,
             ),
             tool(
+                "recent_notes",
+                "Recent notes",
+                "List the notes that changed most recently, newest first, optionally under one \
+                 folder and since a time (pass a note's `changed` as since to see only what \
+                 changed from then on).",
+                Effect::Read,
+                super::change_tools::recent_notes,
+            ),
+            tool(
+                "move_note",
+                "Move or rename a note or folder",
+                "Move or rename a note, or a whole folder (a `from` not ending in .md, or ending \
+                 with /, is a folder), and rewrite the [[links]] of every note that reached a \
+                 moved note so they still do (aliases, headings and embeds kept; the shortest \
+                 form that still resolves). The destination must not exist. All or nothing, \
+                 even across a crash; undo with restore_note. dry_run reports what would move \
+                 and which notes' links would change. if_version applies to a single note.",
+                Effect::Edit,
+                super::history_tools::move_note,
+            ),
+            tool(
+                "note_history",
+                "Note history",
+                "List the kept previous versions of a note, newest first: which operation \
+                 replaced each (write, edit, delete, move, restore), when, its version and \
+                 size. Pass an entry's id to restore_note to bring it back.",
+                Effect::Read,
+                super::history_tools::note_history,
+            ),
+            tool(
+                "restore_note",
+                "Restore a note",
+                "Undo the last change of a note (or restore a chosen note_history entry): a \
+                 write or edit gets the previous content back, a delete brings the note back, \
+                 a move moves every note back and puts back the links it rewrote. The restore \
+                 is itself kept in the history, so it can be undone the same way. Pass \
+                 if_version to refuse restoring over a version you have not seen.",
+                Effect::Destroy,
+                super::history_tools::restore_note,
+            ),
+            tool(
                 "rebuild_index",
                 "Rebuild the search index",
                 "Re-read every note file and rebuild the search index, links and tags from them \
                  (note versions are kept). Needed only after editing files outside the server \
-                 while it runs. Reports progress; can be cancelled, which keeps the old index.",
+                 while it runs. Reports progress; can be cancelled, which keeps the old index. \
+                 Needs a token that may write the whole vault.",
                 Effect::Maintain,
                 rebuild_index,
             ),
@@ -318,7 +166,8 @@ pub fn catalog() -> &'static [Tool] {
                 "Vault information",
                 "How many notes and bytes the vault holds, the user's live sessions, each quota \
                  (max and used: a write past notes_per_vault or vault_bytes answers \
-                 quota_exceeded), the index's health and when a note last changed.",
+                 quota_exceeded), the index's health and when a note last changed. Needs a token \
+                 that may read the whole vault.",
                 Effect::Read,
                 vault_info,
             ),
@@ -365,14 +214,16 @@ struct ListNotesArgs {
 
 fn list_notes(
     vault: &mut Vault,
-    _ctx: &RequestContext<'_>,
+    ctx: &RequestContext<'_>,
     a: ListNotesArgs,
 ) -> Result<NotePage, VaultError> {
     let limit = check_limit(a.limit, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT)?;
+    let access = &ctx.caller.access;
+    let (folder, cursor) = (a.folder.as_deref(), a.cursor.as_deref());
     if a.recursive == Some(false) {
-        vault.list_folder(a.folder.as_deref(), a.cursor.as_deref(), limit)
+        scoped::list_folder(vault, access, folder, cursor, limit)
     } else {
-        vault.list(a.folder.as_deref(), a.cursor.as_deref(), limit)
+        scoped::list(vault, access, folder, cursor, limit)
     }
 }
 
@@ -382,11 +233,8 @@ struct PathArgs {
     path: String,
 }
 
-fn read_note(
-    vault: &mut Vault,
-    _ctx: &RequestContext<'_>,
-    a: PathArgs,
-) -> Result<Note, VaultError> {
+fn read_note(vault: &mut Vault, ctx: &RequestContext<'_>, a: PathArgs) -> Result<Note, VaultError> {
+    ctx.caller.access.check_read(&a.path)?;
     vault.read(&a.path)
 }
 
@@ -410,6 +258,7 @@ fn write_note(
     ctx: &RequestContext<'_>,
     a: WriteNoteArgs,
 ) -> Result<Written, VaultError> {
+    ctx.caller.access.check_write(&a.path)?;
     let written = vault.write(WriteRequest {
         path: a.path,
         body: a.body,
@@ -440,6 +289,7 @@ fn delete_note(
     ctx: &RequestContext<'_>,
     a: DeleteNoteArgs,
 ) -> Result<Deleted, VaultError> {
+    ctx.caller.access.check_write(&a.path)?;
     let mut if_version = a.if_version;
     if ctx.options.confirm_deletes && ctx.client_can("elicitation") {
         let version = vault.version_of(&a.path)?;
@@ -498,11 +348,13 @@ struct SearchResults {
 
 fn search_notes(
     vault: &mut Vault,
-    _ctx: &RequestContext<'_>,
+    ctx: &RequestContext<'_>,
     a: SearchNotesArgs,
 ) -> Result<SearchResults, VaultError> {
     let limit = check_limit(a.limit, DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT)?;
-    let results = vault.search(
+    let results = scoped::search(
+        vault,
+        &ctx.caller.access,
         &a.query,
         a.folder.as_deref(),
         &a.tags.unwrap_or_default(),
@@ -522,10 +374,12 @@ struct Backlinks {
 
 fn get_backlinks(
     vault: &mut Vault,
-    _ctx: &RequestContext<'_>,
+    ctx: &RequestContext<'_>,
     a: PathArgs,
 ) -> Result<Backlinks, VaultError> {
-    let backlinks = vault.backlinks(&a.path)?;
+    let access = &ctx.caller.access;
+    access.check_read(&a.path)?;
+    let backlinks = scoped::readable(access, vault.backlinks(&a.path)?);
     Ok(Backlinks {
         path: a.path,
         backlinks,
@@ -538,12 +392,25 @@ struct Links {
     links: Vec<OutgoingLink>,
 }
 
+/// A link to a note the token may not read is shown without `resolved`, as a broken link is:
+/// the token learns nothing about notes outside its folders.
 fn get_links(
     vault: &mut Vault,
-    _ctx: &RequestContext<'_>,
+    ctx: &RequestContext<'_>,
     a: PathArgs,
 ) -> Result<Links, VaultError> {
-    let links = vault.links(&a.path)?;
+    let access = &ctx.caller.access;
+    access.check_read(&a.path)?;
+    let mut links = vault.links(&a.path)?;
+    for link in &mut links {
+        let readable = link
+            .resolved
+            .as_deref()
+            .is_some_and(|p| crate::note::NotePath::parse(p).is_ok_and(|p| access.allows_read(&p)));
+        if !readable {
+            link.resolved = None;
+        }
+    }
     Ok(Links {
         path: a.path,
         links,
@@ -566,6 +433,7 @@ fn rebuild_index(
     ctx: &RequestContext<'_>,
     _: NoArgs,
 ) -> Result<Rebuilt, VaultError> {
+    scoped::require_whole_vault_write(&ctx.caller.access)?;
     // A long job: other users' work gets a thread of its own meanwhile.
     let report = crate::pool::blocking(|| {
         vault.rebuild(&mut |done, total| {
@@ -606,8 +474,13 @@ fn suggest_tags(
                 .into(),
         ));
     }
+    ctx.caller.access.check_read(&a.path)?;
     let note = vault.read(&a.path)?;
-    let known: Vec<String> = vault.tags()?.into_iter().take(50).map(|t| t.tag).collect();
+    let known: Vec<String> = scoped::tags(vault, &ctx.caller.access)?
+        .into_iter()
+        .take(50)
+        .map(|t| t.tag)
+        .collect();
     let excerpt: String = note.body.chars().take(4000).collect();
     let answer = ctx.ask_client(
         "sampling/createMessage",
@@ -653,9 +526,9 @@ struct Tags {
     tags: Vec<TagCount>,
 }
 
-fn get_tags(vault: &mut Vault, _ctx: &RequestContext<'_>, _: NoArgs) -> Result<Tags, VaultError> {
+fn get_tags(vault: &mut Vault, ctx: &RequestContext<'_>, _: NoArgs) -> Result<Tags, VaultError> {
     Ok(Tags {
-        tags: vault.tags()?,
+        tags: scoped::tags(vault, &ctx.caller.access)?,
     })
 }
 
@@ -664,6 +537,7 @@ fn vault_info(
     ctx: &RequestContext<'_>,
     _: NoArgs,
 ) -> Result<VaultInfo, VaultError> {
+    scoped::require_whole_vault_read(&ctx.caller.access)?;
     vault.info(ctx.sessions)
 }
 

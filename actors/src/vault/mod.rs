@@ -4,12 +4,23 @@
 //! goes to the file first (crash-safe), then to the index in one transaction, so the index can
 //! always be rebuilt from the files.
 
+pub mod body;
+mod diff;
+mod edit;
 pub mod files;
-pub mod markdown;
+pub mod frontmatter;
+pub mod history;
+mod journal;
+pub mod moves;
 pub mod paths;
+mod recent;
+mod reconcile;
+mod relink;
+mod sync;
+mod text;
 pub mod usage;
+mod write;
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -22,9 +33,17 @@ use crate::index::{
     FolderCount, Index, IndexTx, ListedNote, NoteRecord, OutgoingLink, Scope, SearchFilter,
     SearchHit, TagCount,
 };
+use crate::note::{NotePath, WikiLink};
 use crate::settings::{Quotas, Settings};
-use paths::NotePath;
+pub use edit::{Edit, EditRequest, Edited};
+use frontmatter::FrontmatterError;
+pub use journal::PrivateFiles;
+pub use moves::{MoveRequest, Moved, Restored};
+pub use recent::{parse_since, RecentNote};
+pub use reconcile::ReconcileReport;
+pub use sync::SyncReport;
 use usage::{IndexHealth, QuotaUse, QuotasUsed, Scan, Usage, VaultInfo};
+pub use write::{WriteRequest, Written};
 
 /// A user's vault, open.
 pub struct Vault {
@@ -47,6 +66,8 @@ pub struct Vault {
     last_change_ms: Option<i64>,
     /// What the last scan of the files found, for `vault_info`.
     last_scan: Option<Scan>,
+    /// Note history and the move journal, kept outside the index so a rebuild keeps them.
+    undo: moves::Undo,
 }
 
 /// Search answers by (query, folder, tags, limit), dropped whenever the index changes.
@@ -81,30 +102,6 @@ pub struct Note {
     pub updated: Option<String>,
 }
 
-/// What a client asks `write_note` to store.
-#[derive(Debug, Clone, Default)]
-pub struct WriteRequest {
-    pub path: String,
-    pub body: String,
-    pub title: Option<String>,
-    pub metadata: Option<Value>,
-    pub if_version: Option<u64>,
-}
-
-/// The outcome of a write.
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
-pub struct Written {
-    pub path: String,
-    pub version: u64,
-    /// True when the note did not exist before this write.
-    pub created_note: bool,
-    pub title: String,
-    pub tags: Vec<String>,
-    pub size: u64,
-    pub created: Option<String>,
-    pub updated: Option<String>,
-}
-
 /// The outcome of a delete.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Deleted {
@@ -125,24 +122,13 @@ pub struct NotePage {
     pub next_cursor: Option<String>,
 }
 
-/// What a reconcile did.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct ReconcileReport {
-    pub indexed: usize,
-    pub unchanged: usize,
-    pub removed: usize,
-    pub skipped: usize,
-    /// Bytes of all the note files found (skipped ones included), from the walk's metadata.
-    pub bytes: u64,
-}
-
 /// A parsed note file, ready for the index.
 struct Parsed {
     frontmatter: Map<String, Value>,
     body: String,
     title: String,
     tags: Vec<String>,
-    links: Vec<markdown::WikiLink>,
+    links: Vec<WikiLink>,
 }
 
 impl Vault {
@@ -170,6 +156,7 @@ impl Vault {
             usage: None,
             last_change_ms: None,
             last_scan: None,
+            undo: moves::Undo::open(index_file, settings)?,
         })
     }
 
@@ -242,6 +229,11 @@ impl Vault {
         std::mem::take(&mut self.changes)
     }
 
+    /// The vault folder (canonical), for the file watcher.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     pub fn index(&self) -> &Index {
         &self.index
     }
@@ -260,132 +252,6 @@ impl Vault {
     /// Write the queued note text to the full-text index (see `index::fulltext`).
     pub fn flush_full_text(&mut self) -> Result<(), VaultError> {
         Ok(self.index.flush_full_text()?)
-    }
-
-    /// Bring the index in line with the files: new and changed files are (re)indexed, files
-    /// gone from disk leave the index, files that cannot be parsed are skipped and logged.
-    /// Unchanged files (same size and mtime) are not read at all.
-    pub fn reconcile(&mut self) -> Result<ReconcileReport, VaultError> {
-        self.sync(false, &mut |_, _| true)
-    }
-
-    /// Rebuild the index from the files: every file is read again. Versions of unchanged notes
-    /// are kept (they live in the state tables). `progress(done, total)` is called as files are
-    /// indexed; when it returns false the rebuild stops and the old index is kept untouched.
-    pub fn rebuild(
-        &mut self,
-        progress: &mut dyn FnMut(usize, usize) -> bool,
-    ) -> Result<ReconcileReport, VaultError> {
-        self.sync(true, progress)
-    }
-
-    fn sync(
-        &mut self,
-        full: bool,
-        progress: &mut dyn FnMut(usize, usize) -> bool,
-    ) -> Result<ReconcileReport, VaultError> {
-        // Queued text first, so the bulk pass below starts from a settled FTS table.
-        self.index.flush_full_text()?;
-        let indexed = if full {
-            Default::default()
-        } else {
-            self.index.indexed_files()?
-        };
-        let mut files = Vec::new();
-        walk(&self.root, &self.root, &mut files);
-        let mut report = ReconcileReport {
-            bytes: files.iter().map(|(_, meta)| meta.len()).sum(),
-            ..ReconcileReport::default()
-        };
-        let mut keep: HashSet<String> = HashSet::new();
-        let max = self.max_note_bytes;
-        let root = self.root.clone();
-        let total = files.len();
-        self.change_index(|tx| -> Result<(), VaultError> {
-            let mut changed = full;
-            if full {
-                Index::clear(tx)?;
-            }
-            // Notes whose FTS row a crash left stale are read again whatever their file facts.
-            let stale: HashSet<String> = Index::stale_full_text(tx)?.into_iter().collect();
-            for (done, (path, meta)) in files.iter().enumerate() {
-                if done % 64 == 0 && !progress(done, total) {
-                    return Err(VaultError::Cancelled);
-                }
-                let key = path.as_str();
-                let size = meta.len();
-                let mtime_ns = mtime_ns(meta);
-                let known = indexed.get(key).filter(|_| !stale.contains(key));
-                if let Some(known) = known {
-                    if known.size == size && known.mtime_ns == mtime_ns {
-                        keep.insert(key.to_string());
-                        report.unchanged += 1;
-                        continue;
-                    }
-                }
-                if size as usize > max {
-                    tracing::warn!(path = key, size, limit = max, "skipping note over the size limit");
-                    report.skipped += 1;
-                    continue;
-                }
-                let bytes = match std::fs::read(root.join(key)) {
-                    Ok(b) => b,
-                    Err(e) => {
-                        tracing::warn!(path = key, error = %e, "skipping unreadable note");
-                        report.skipped += 1;
-                        continue;
-                    }
-                };
-                let hash = hash(&bytes);
-                if known.is_some_and(|k| k.hash == hash) {
-                    Index::touch(tx, key, mtime_ns)?;
-                    keep.insert(key.to_string());
-                    report.unchanged += 1;
-                    continue;
-                }
-                let Ok(text) = String::from_utf8(bytes) else {
-                    tracing::warn!(path = key, "skipping note that is not valid UTF-8");
-                    report.skipped += 1;
-                    continue;
-                };
-                let parsed = match parse(path, &text) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        tracing::warn!(path = key, error = %e, "skipping note with broken frontmatter");
-                        report.skipped += 1;
-                        continue;
-                    }
-                };
-                let updated_ms = parsed
-                    .frontmatter
-                    .get("updated")
-                    .and_then(Value::as_str)
-                    .and_then(parse_rfc3339_ms)
-                    .unwrap_or(mtime_ns / 1_000_000);
-                store(tx, path, &parsed, size, mtime_ns, &hash, updated_ms, false, Scope::Bulk)?;
-                keep.insert(key.to_string());
-                report.indexed += 1;
-                changed = true;
-            }
-            let gone: Vec<&String> = indexed.keys().filter(|k| !keep.contains(*k)).collect();
-            for path in &gone {
-                Index::remove(tx, path, Scope::Bulk)?;
-                report.removed += 1;
-                changed = true;
-            }
-            if changed {
-                Index::resolve_all_links(tx)?;
-            }
-            Index::unmark_all_full_text(tx)?;
-            progress(total, total);
-            Ok(())
-        })?;
-        self.last_scan = Some(Scan {
-            at_ms: now_ms(),
-            files: total as u64,
-            skipped: report.skipped as u64,
-        });
-        Ok(report)
     }
 
     /// The current version of an existing note (`not_found` when there is none).
@@ -498,127 +364,6 @@ impl Vault {
         })
     }
 
-    /// Write a note: crash-safe file replace, then the index in one transaction.
-    pub fn write(&mut self, req: WriteRequest) -> Result<Written, VaultError> {
-        let path = NotePath::parse(&req.path)?;
-        if req.body.len() > self.max_note_bytes {
-            return Err(VaultError::TooLarge {
-                what: "note body",
-                actual: req.body.len(),
-                limit: self.max_note_bytes,
-            });
-        }
-        let file = paths::resolve(&self.root, &path)?;
-        let current = self.index.current_version(path.as_str())?;
-        if let Some(expected) = req.if_version {
-            if expected != current {
-                return Err(VaultError::Conflict {
-                    path: path.to_string(),
-                    expected,
-                    current,
-                });
-            }
-        }
-        let existing = match std::fs::read_to_string(&file) {
-            Ok(text) => Some(text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(e.into()),
-        };
-        let existing_fm = match &existing {
-            Some(text) => Some(existing_frontmatter(text, req.metadata.is_some())?),
-            None => None,
-        };
-        let (body_fm, body) =
-            split(&req.body).map_err(|e| VaultError::InvalidFrontmatter(e.to_string()))?;
-        let now = now_rfc3339();
-        let frontmatter = compose_frontmatter(existing_fm, req.metadata, body_fm, req.title, &now)?;
-        let text = markdown::render(&frontmatter, body);
-        if text.len() > self.max_note_bytes {
-            return Err(VaultError::TooLarge {
-                what: "note file",
-                actual: text.len(),
-                limit: self.max_note_bytes,
-            });
-        }
-        let parsed =
-            parse(&path, &text).map_err(|e| VaultError::InvalidFrontmatter(e.to_string()))?;
-        // Quotas are checked against the index: the size it has for the note being replaced.
-        let usage = self.usage()?;
-        let replaced = self.index.file_facts(path.as_str())?.map(|(size, _)| size);
-        usage.check_write(&self.quotas, replaced, text.len() as u64)?;
-        files::write_atomic(&file, text.as_bytes())?;
-        let meta = std::fs::metadata(&file)?;
-        let hash = hash(text.as_bytes());
-        let updated_ms = now_ms();
-        let version = self.change_index(|tx| {
-            store(
-                tx,
-                &path,
-                &parsed,
-                meta.len(),
-                mtime_ns(&meta),
-                &hash,
-                updated_ms,
-                true,
-                Scope::Single,
-            )
-        })?;
-        self.usage = Some(usage.after_write(replaced, meta.len()));
-        self.last_change_ms = Some(updated_ms);
-        self.changes.push(Change::Written {
-            path: path.to_string(),
-            created: existing.is_none(),
-        });
-        Ok(Written {
-            path: path.to_string(),
-            version,
-            created_note: existing.is_none(),
-            created: fm_string(&parsed.frontmatter, "created"),
-            updated: fm_string(&parsed.frontmatter, "updated"),
-            title: parsed.title,
-            tags: parsed.tags,
-            size: meta.len(),
-        })
-    }
-
-    /// Delete a note's file and forget it in the index (its version is kept).
-    pub fn delete(
-        &mut self,
-        raw_path: &str,
-        if_version: Option<u64>,
-    ) -> Result<Deleted, VaultError> {
-        let path = NotePath::parse(raw_path)?;
-        let file = paths::resolve(&self.root, &path)?;
-        let current = self.index.current_version(path.as_str())?;
-        if let Some(expected) = if_version {
-            if expected != current {
-                return Err(VaultError::Conflict {
-                    path: path.to_string(),
-                    expected,
-                    current,
-                });
-            }
-        }
-        let gone_already = match files::remove_durably(&file) {
-            Ok(()) => false,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
-            Err(e) => return Err(e.into()),
-        };
-        self.unindex(&path)?;
-        if gone_already {
-            // Gone from disk already: the index now agrees; tell the caller.
-            return Err(VaultError::NotFound(path.to_string()));
-        }
-        self.last_change_ms = Some(now_ms());
-        self.changes.push(Change::Deleted {
-            path: path.to_string(),
-        });
-        Ok(Deleted {
-            path: path.to_string(),
-            version: current,
-        })
-    }
-
     /// Drop `path` from the index (its version is kept for a later note there), keeping the
     /// running usage right; false when it was not indexed.
     fn unindex(&mut self, path: &NotePath) -> Result<bool, VaultError> {
@@ -633,7 +378,7 @@ impl Vault {
 
     /// A client's folder filter, checked lexically and against the file system.
     fn folder(&self, raw: Option<&str>) -> Result<String, VaultError> {
-        let folder = paths::parse_folder(raw.unwrap_or(""))?;
+        let folder = crate::note::parse_folder(raw.unwrap_or(""))?;
         paths::check_folder(&self.root, &folder)?;
         Ok(folder)
     }
@@ -768,10 +513,10 @@ fn store(
 }
 
 /// The frontmatter (parsed) and body of a note file.
-fn split(text: &str) -> Result<(Map<String, Value>, &str), markdown::FrontmatterError> {
-    let (yaml, body) = markdown::split_frontmatter(text)?;
+fn split(text: &str) -> Result<(Map<String, Value>, &str), FrontmatterError> {
+    let (yaml, body) = frontmatter::split_frontmatter(text)?;
     let frontmatter = match yaml {
-        Some(y) => markdown::parse_frontmatter(y)?,
+        Some(y) => frontmatter::parse_frontmatter(y)?,
         None => Map::new(),
     };
     Ok((frontmatter, body))
@@ -779,85 +524,28 @@ fn split(text: &str) -> Result<(Map<String, Value>, &str), markdown::Frontmatter
 
 /// Split and parse a note file; the title falls back to the first `# heading`, then the stem.
 /// Tags are sorted, as the index keeps them.
-fn parse(path: &NotePath, text: &str) -> Result<Parsed, markdown::FrontmatterError> {
+fn parse(path: &NotePath, text: &str) -> Result<Parsed, FrontmatterError> {
     let (frontmatter, body) = split(text)?;
+    let scanned = body::scan(body);
     let title = frontmatter
         .get("title")
         .and_then(Value::as_str)
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .map(str::to_string)
-        .or_else(|| markdown::first_heading(body))
+        .or(scanned.heading)
         .unwrap_or_else(|| path.stem().to_string());
-    let mut tags = markdown::frontmatter_tags(&frontmatter);
-    tags.extend(markdown::extract_inline_tags(body));
+    let mut tags = frontmatter::frontmatter_tags(&frontmatter);
+    tags.extend(scanned.tags);
     tags.sort();
     tags.dedup();
     Ok(Parsed {
-        links: markdown::extract_links(body),
+        links: scanned.links,
         body: body.to_string(),
         frontmatter,
         title,
         tags,
     })
-}
-
-/// The frontmatter of the note being replaced. When the caller passes new metadata the old
-/// frontmatter is only needed for `created`, so a broken one is not an obstacle then.
-fn existing_frontmatter(text: &str, replacing: bool) -> Result<Map<String, Value>, VaultError> {
-    match split(text).map(|(fm, _)| fm) {
-        Ok(fm) => Ok(fm),
-        Err(_) if replacing => Ok(Map::new()),
-        Err(e) => Err(VaultError::InvalidFrontmatter(format!(
-            "the stored note has broken frontmatter ({e}); pass `metadata` to replace it"
-        ))),
-    }
-}
-
-/// The frontmatter of a write: the client's `metadata` (or, without it, the stored
-/// frontmatter), then a frontmatter block at the top of `body`, then `title`; `created` is kept
-/// from the stored note and `updated` is set to now.
-fn compose_frontmatter(
-    existing: Option<Map<String, Value>>,
-    metadata: Option<Value>,
-    body_fm: Map<String, Value>,
-    title: Option<String>,
-    now: &str,
-) -> Result<Map<String, Value>, VaultError> {
-    let stored_created = existing.as_ref().and_then(|m| m.get("created").cloned());
-    let mut fm = match metadata {
-        None | Some(Value::Null) => existing.unwrap_or_default(),
-        Some(Value::Object(m)) => m,
-        Some(other) => {
-            return Err(VaultError::InvalidFrontmatter(format!(
-                "metadata must be an object (a YAML mapping), not {}",
-                json_kind(&other)
-            )))
-        }
-    };
-    for (k, v) in body_fm {
-        fm.insert(k, v);
-    }
-    if let Some(t) = title {
-        fm.insert("title".into(), Value::String(t));
-    }
-    let created = stored_created
-        .or_else(|| fm.get("created").filter(|v| v.is_string()).cloned())
-        .unwrap_or_else(|| Value::String(now.to_string()));
-    fm.insert("created".into(), created);
-    fm.insert("updated".into(), Value::String(now.to_string()));
-    Ok(fm)
-}
-
-fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
 }
 
 fn read_text(
@@ -893,63 +581,6 @@ fn fm_string(fm: &Map<String, Value>, key: &str) -> Option<String> {
     }
 }
 
-/// Every `*.md` file below `dir`, skipping dot-entries (temp files, `.obsidian`, `.trash`)
-/// and symlinks; names that are not valid note paths are logged and skipped.
-fn walk(root: &Path, dir: &Path, out: &mut Vec<(NotePath, std::fs::Metadata)>) {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) => {
-            tracing::warn!(dir = %dir.display(), error = %e, "cannot list vault folder");
-            return;
-        }
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let text = name.to_string_lossy();
-        if text.starts_with('.') {
-            // A write's temp file (`.<note>.md.<suffix>.tmp`) still here was left by a crash
-            // between writing it and renaming it: its note was never acknowledged. A scan runs
-            // inside the vault's only actor, so no write of ours is in progress.
-            if text.ends_with(".tmp")
-                && text.contains(".md.")
-                && entry.file_type().is_ok_and(|k| k.is_file())
-            {
-                match std::fs::remove_file(entry.path()) {
-                    Ok(()) => {
-                        tracing::info!(file = %entry.path().display(), "removed a temp file left by a crash")
-                    }
-                    Err(e) => {
-                        tracing::warn!(file = %entry.path().display(), error = %e, "cannot remove a leftover temp file")
-                    }
-                }
-            }
-            continue;
-        }
-        let Ok(kind) = entry.file_type() else {
-            continue;
-        };
-        let full = entry.path();
-        if kind.is_dir() {
-            walk(root, &full, out);
-        } else if kind.is_file() && name.to_string_lossy().ends_with(".md") {
-            let Some(rel) = full.strip_prefix(root).ok().and_then(|p| p.to_str()) else {
-                tracing::warn!(file = %full.display(), "skipping note whose name is not UTF-8");
-                continue;
-            };
-            match NotePath::parse(rel) {
-                Ok(path) => {
-                    if let Ok(meta) = entry.metadata() {
-                        out.push((path, meta));
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(file = rel, error = %e, "skipping file with an invalid note path")
-                }
-            }
-        }
-    }
-}
-
 fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
     meta.modified()
         .ok()
@@ -965,17 +596,6 @@ pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
-}
-
-fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
 }
 
 fn rfc3339_of_ms(ms: i64) -> String {
@@ -999,13 +619,13 @@ fn parse_rfc3339_ms(s: &str) -> Option<i64> {
 mod tests {
     use super::*;
 
-    fn vault() -> (tempfile::TempDir, Vault) {
+    pub(super) fn vault() -> (tempfile::TempDir, Vault) {
         let dir = tempfile::tempdir().unwrap();
         let v = open_in(&dir);
         (dir, v)
     }
 
-    fn open_in(dir: &tempfile::TempDir) -> Vault {
+    pub(super) fn open_in(dir: &tempfile::TempDir) -> Vault {
         let settings = Settings::for_data_dir(dir.path());
         Vault::open(
             &dir.path().join("v"),
@@ -1015,7 +635,7 @@ mod tests {
         .unwrap()
     }
 
-    fn write(v: &mut Vault, path: &str, body: &str) {
+    pub(super) fn write(v: &mut Vault, path: &str, body: &str) {
         v.write(WriteRequest {
             path: path.into(),
             body: body.into(),
@@ -1053,32 +673,9 @@ mod tests {
         assert_eq!(v.read("a.md").unwrap().version, 2);
     }
 
-    #[test]
-    fn a_scan_removes_temp_files_a_crash_left_and_nothing_else_hidden() {
-        let (dir, mut v) = vault();
-        write(&mut v, "sub/a.md", "kept");
-        let root = dir.path().join("v");
-        let leftover = root.join("sub/.a.md.x1y2.tmp");
-        std::fs::write(&leftover, "half a note").unwrap();
-        std::fs::create_dir_all(root.join(".obsidian")).unwrap();
-        std::fs::write(root.join(".obsidian/app.json"), "{}").unwrap();
-        std::fs::write(root.join(".notes.tmp"), "someone else's").unwrap();
-        v.reconcile().unwrap();
-        assert!(
-            !leftover.exists(),
-            "the leftover of an interrupted write is gone"
-        );
-        assert!(root.join(".obsidian/app.json").exists());
-        assert!(
-            root.join(".notes.tmp").exists(),
-            "only our own temp files are removed"
-        );
-        assert_eq!(v.read("sub/a.md").unwrap().body.trim(), "kept");
-    }
-
     /// Renames every note's title in the index file behind the vault's back: what a read
     /// shows afterwards tells whether it came from memory or from SQLite.
-    fn retitle_in_sqlite(v: &Vault, title: &str) {
+    pub(super) fn retitle_in_sqlite(v: &Vault, title: &str) {
         v.index()
             .conn()
             .execute("UPDATE notes SET title = ?1", [title])
@@ -1168,25 +765,6 @@ mod tests {
     }
 
     #[test]
-    fn cancelled_rebuild_keeps_the_old_index() {
-        let (_dir, mut v) = vault();
-        for i in 0..200 {
-            write(&mut v, &format!("n{i}.md"), "findme");
-        }
-        let mut calls = 0;
-        let err = v
-            .rebuild(&mut |done, _| {
-                calls += 1;
-                done < 64
-            })
-            .unwrap_err();
-        assert_eq!(err.code(), "cancelled");
-        assert_eq!(calls, 2, "stopped at the first check after the limit");
-        assert_eq!(v.index().count().unwrap(), 200);
-        assert_eq!(v.search("findme", None, &[], 100).unwrap().len(), 100);
-    }
-
-    #[test]
     fn cached_search_answers_are_dropped_when_a_note_changes() {
         let (_dir, mut v) = vault();
         write(&mut v, "a.md", "apple");
@@ -1197,24 +775,7 @@ mod tests {
         assert_eq!(v.search("apple", None, &[], 10).unwrap().len(), 1);
     }
 
-    #[test]
-    fn rebuild_reports_progress_to_the_total_and_keeps_versions() {
-        let (_dir, mut v) = vault();
-        write(&mut v, "a.md", "one");
-        write(&mut v, "a.md", "two");
-        let mut seen = Vec::new();
-        let report = v
-            .rebuild(&mut |done, total| {
-                seen.push((done, total));
-                true
-            })
-            .unwrap();
-        assert_eq!(report.indexed, 1);
-        assert_eq!(seen.last(), Some(&(1, 1)));
-        assert_eq!(v.read("a.md").unwrap().version, 2);
-    }
-
-    fn fts_rows(v: &Vault, word: &str) -> i64 {
+    pub(super) fn fts_rows(v: &Vault, word: &str) -> i64 {
         v.index()
             .conn()
             .query_row(
@@ -1256,160 +817,6 @@ mod tests {
             ["b.md"]
         );
         assert!(v.search("draft", None, &[], 10).unwrap().is_empty());
-    }
-
-    #[test]
-    fn text_a_crash_left_queued_is_indexed_at_the_next_open() {
-        let (dir, mut v) = vault();
-        write(&mut v, "kept.md", "old words");
-        write(&mut v, "gone.md", "vanishing words");
-        v.flush_full_text().unwrap();
-        write(&mut v, "kept.md", "fresh words");
-        v.delete("gone.md", None).unwrap();
-        write(&mut v, "new.md", "newborn words");
-        // The process dies here: the queue in memory is lost, the marks in the file are not.
-        drop(v);
-        let mut v = open_in(&dir);
-        v.reconcile().unwrap();
-        assert!(!v.full_text_queued());
-        assert_eq!(fts_rows(&v, "fresh"), 1);
-        assert_eq!(fts_rows(&v, "old"), 0);
-        assert_eq!(fts_rows(&v, "vanishing"), 0);
-        assert_eq!(fts_rows(&v, "newborn"), 1);
-        let paths = |v: &mut Vault, q: &str| -> Vec<String> {
-            v.search(q, None, &[], 10)
-                .unwrap()
-                .into_iter()
-                .map(|h| h.path)
-                .collect()
-        };
-        assert_eq!(paths(&mut v, "words").len(), 2);
-        assert_eq!(v.read("kept.md").unwrap().version, 2);
-    }
-
-    fn open_with_quotas(dir: &tempfile::TempDir, notes: u64, bytes: u64) -> Vault {
-        let mut settings = Settings::for_data_dir(dir.path());
-        settings.quotas.notes_per_vault = notes;
-        settings.quotas.vault_bytes = bytes;
-        Vault::open(
-            &dir.path().join("v"),
-            &dir.path().join("i.sqlite"),
-            &settings,
-        )
-        .unwrap()
-    }
-
-    fn try_write(v: &mut Vault, path: &str, body: &str) -> Result<Written, VaultError> {
-        v.write(WriteRequest {
-            path: path.into(),
-            body: body.into(),
-            ..Default::default()
-        })
-    }
-
-    /// The running usage agrees with a fresh sum over the index.
-    fn assert_usage_is_the_index_sum(v: &mut Vault) {
-        let carried = v.usage().unwrap();
-        let (notes, bytes) = v.index().count_and_bytes().unwrap();
-        assert_eq!(carried, Usage { notes, bytes });
-    }
-
-    #[test]
-    fn a_write_past_a_quota_is_refused_before_the_note_file_changes() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut v = open_with_quotas(&dir, 2, 10_000);
-        write(&mut v, "a.md", "first");
-        write(&mut v, "b.md", "second");
-        let err = try_write(&mut v, "c.md", "third").unwrap_err();
-        assert_eq!(err.code(), "quota_exceeded");
-        assert_eq!(
-            err.details(),
-            serde_json::json!({"code": "quota_exceeded", "message": err.to_string(),
-                "limit": "notes_per_vault", "max": 2, "current": 2})
-        );
-        assert!(!dir.path().join("v/c.md").exists());
-
-        // Bytes: a rewrite that grows the vault past the quota leaves the stored note as it was.
-        let used = v.usage().unwrap().bytes;
-        let mut v = {
-            drop(v);
-            open_with_quotas(&dir, 2, used + 10)
-        };
-        let before = std::fs::read(dir.path().join("v/a.md")).unwrap();
-        let err = try_write(&mut v, "a.md", &"x".repeat(100)).unwrap_err();
-        assert_eq!(err.details()["limit"], "vault_bytes");
-        assert_eq!(err.details()["current"], used);
-        assert_eq!(std::fs::read(dir.path().join("v/a.md")).unwrap(), before);
-        assert_eq!(v.read("a.md").unwrap().version, 1);
-        // Growing within the room left, and shrinking, are allowed.
-        try_write(&mut v, "a.md", "first!").unwrap();
-        try_write(&mut v, "a.md", "1").unwrap();
-        assert_usage_is_the_index_sum(&mut v);
-    }
-
-    #[test]
-    fn the_running_usage_follows_writes_deletes_scans_and_edits_from_outside() {
-        let (dir, mut v) = vault();
-        write(&mut v, "a.md", "one");
-        write(&mut v, "b.md", "two");
-        assert_usage_is_the_index_sum(&mut v);
-        write(&mut v, "a.md", &"longer ".repeat(50));
-        v.delete("b.md", None).unwrap();
-        assert_usage_is_the_index_sum(&mut v);
-        // A file grown outside the server and re-indexed by a read.
-        std::fs::write(dir.path().join("v/a.md"), "# Grown\n".repeat(300)).unwrap();
-        v.read("a.md").unwrap();
-        assert_usage_is_the_index_sum(&mut v);
-        assert_eq!(v.usage().unwrap().bytes, 8 * 300);
-        // A file copied in, found by the scan.
-        std::fs::write(dir.path().join("v/copied.md"), "hello").unwrap();
-        v.reconcile().unwrap();
-        assert_eq!(
-            v.usage().unwrap(),
-            Usage {
-                notes: 2,
-                bytes: 8 * 300 + 5
-            }
-        );
-        // Deleting a note the index never had leaves the usage alone.
-        v.delete("nothing.md", None).unwrap_err();
-        assert_usage_is_the_index_sum(&mut v);
-    }
-
-    #[test]
-    fn files_copied_in_past_the_quota_are_indexed_and_only_growth_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("v")).unwrap();
-        for i in 0..4 {
-            std::fs::write(dir.path().join(format!("v/n{i}.md")), "# Copied\nwords").unwrap();
-        }
-        let mut v = open_with_quotas(&dir, 2, 10_000);
-        let report = v.reconcile().unwrap();
-        assert_eq!(report.indexed, 4);
-        assert_eq!(v.search("words", None, &[], 10).unwrap().len(), 4);
-        let info = v.info(QuotaUse::default()).unwrap();
-        assert_eq!(
-            (
-                info.quota.notes_per_vault.used,
-                info.quota.notes_per_vault.max
-            ),
-            (4, 2)
-        );
-        assert_eq!(
-            try_write(&mut v, "new.md", "more").unwrap_err().code(),
-            "quota_exceeded"
-        );
-        // Editing a note already there is not growth in notes.
-        try_write(&mut v, "n0.md", "edited").unwrap();
-        v.delete("n1.md", None).unwrap();
-        v.delete("n2.md", None).unwrap();
-        assert_eq!(
-            try_write(&mut v, "new.md", "more").unwrap_err().code(),
-            "quota_exceeded",
-            "3 notes, still over 2"
-        );
-        v.delete("n3.md", None).unwrap();
-        try_write(&mut v, "new.md", "room again").unwrap();
     }
 
     #[test]

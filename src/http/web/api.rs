@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 
 use super::render::{render_markdown, Wikilinks};
 use super::tool::{self, Failure};
+use crate::http::extract::BadJson;
 use crate::http::session::WebApi;
 use crate::http::AppState;
 
@@ -44,29 +45,21 @@ async fn failure(state: &AppState, api: &WebApi, path: &str, f: Failure) -> Resp
     resp
 }
 
-/// Read a JSON body of at most the configured request size; a bad one is a 400 in our shape
-/// (axum's own `Json` rejection is plain text).
+/// Read a JSON body within the request size and nesting limits; a bad one is a 400 (413 when
+/// too large) in our shape (axum's own `Json` rejection is plain text).
 async fn read_json<T: DeserializeOwned>(
     state: &AppState,
     req: Request<Body>,
 ) -> Result<T, Response> {
-    let limit = state.max_body_bytes;
-    let bytes = axum::body::to_bytes(req.into_body(), limit)
+    crate::http::extract::read_json(state, req.into_body())
         .await
-        .map_err(|_| {
-            error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                &format!("the request is over the limit of {limit} bytes"),
-            )
-        })?;
-    serde_json::from_slice(&bytes).map_err(|e| {
-        error(
-            StatusCode::BAD_REQUEST,
-            "invalid_arguments",
-            &format!("the request is not the expected JSON: {e}"),
-        )
-    })
+        .map_err(|bad| {
+            let code = match bad {
+                BadJson::TooLarge(_) => "too_large",
+                _ => "invalid_arguments",
+            };
+            error(bad.status(), code, &bad.message())
+        })
 }
 
 #[derive(Deserialize)]

@@ -561,6 +561,56 @@ fn vault_usage(usage: Option<&VaultUsage>) -> Markup {
     }
 }
 
+/// Taking your data with you: download the vault, import an archive, delete the account.
+fn your_data(user: &WebUser) -> Markup {
+    let id = user.caller.user.as_str();
+    html! {
+        section.your-data aria-labelledby="data-heading" {
+            h2 #data-heading { "Your data" }
+            h3 { "Export" }
+            p {
+                "Download every note and attachment of your vault as one .tar.gz archive, "
+                "files as they are on disk (open it with any archive tool, or import it here)."
+            }
+            p { a #export-vault.button href="/api/export" download { "Download my vault" } }
+            h3 { "Import" }
+            p {
+                "Add the files of a .tar.gz or .zip archive to your vault: an export from here, "
+                "or an Obsidian vault folder zipped. Obsidian's settings (.obsidian/), its trash "
+                "and hidden files are left out; a file already in your vault is kept as it is."
+            }
+            form #import-form.import-form {
+                div.field {
+                    label for="import-file" { "Archive" }
+                    input #import-file type="file" name="archive" required
+                        accept=".zip,.tar.gz,.tgz,application/zip,application/gzip";
+                }
+                button #import-submit type="submit" { "Import" }
+                p #import-error.error role="alert" {}
+            }
+            div #import-result hidden aria-live="polite" {
+                p #import-summary {}
+                ul #import-skipped {}
+            }
+            h3 { "Delete the account" }
+            p.warning {
+                "This removes your vault, its search index and history, your MCP sessions, "
+                "every token and connected application, and signs you out. It cannot be undone: "
+                "download your vault first if you want to keep it."
+            }
+            form #delete-account-form.delete-account-form data-user-id=(id) {
+                div.field {
+                    label for="delete-confirm" { "Type your user id, " code { (id) } ", to confirm" }
+                    input #delete-confirm type="text" name="confirm" required autocomplete="off"
+                        spellcheck="false";
+                }
+                button #delete-account.danger type="submit" disabled { "Delete my account" }
+                p #delete-error.error role="alert" {}
+            }
+        }
+    }
+}
+
 /// The account page: profile, the vault's usage, token creation (shown once, with set-up),
 /// the token list.
 pub fn account_page(user: &WebUser, public_url: &str, usage: Option<&VaultUsage>) -> Markup {
@@ -611,6 +661,15 @@ pub fn account_page(user: &WebUser, public_url: &str, usage: Option<&VaultUsage>
                         label.choice {
                             input #token-scope-write type="radio" name="scope" value="write" checked;
                             " Read and write"
+                        }
+                    }
+                    div.field {
+                        label for="token-folders" { "Only these folders (optional)" }
+                        textarea #token-folders name="folders" rows="2" autocomplete="off"
+                            aria-describedby="token-folders-help" placeholder="e.g. projects/work" {}
+                        small #token-folders-help {
+                            "One folder per line; the token reaches each folder and everything \
+                             below it, and no other note. Empty: the whole vault."
                         }
                     }
                     button #create-token.primary type="submit" { "Create a token" }
@@ -665,6 +724,7 @@ pub fn account_page(user: &WebUser, public_url: &str, usage: Option<&VaultUsage>
                     tbody #client-list {}
                 }
             }
+            (your_data(user))
         }))
     }
 }
@@ -916,6 +976,7 @@ mod tests {
             "token-ttl",
             "token-scope-read",
             "token-scope-write",
+            "token-folders",
             "create-token",
             "new-token",
             "token-list",

@@ -45,6 +45,7 @@ pub fn render_markdown(body: &str, links: &Wikilinks<'_>) -> String {
     let options = Options::ENABLE_TABLES
         | Options::ENABLE_STRIKETHROUGH
         | Options::ENABLE_TASKLISTS
+        | Options::ENABLE_MATH
         | Options::ENABLE_WIKILINKS
         | Options::ENABLE_YAML_STYLE_METADATA_BLOCKS;
     let parser = pulldown_cmark::TextMergeStream::new(Parser::new_ext(body, options));
@@ -477,6 +478,14 @@ mod tests {
         let html = render("`[[Plan]] #tag`\n\n```\n[[Plan]] #tag\n```\n\n    [[Plan]] #tag\n");
         assert!(!html.contains("<a "), "{html}");
         assert!(html.contains("[[Plan]] #tag"), "{html}");
+    }
+
+    #[test]
+    fn math_never_produces_links_or_tags() {
+        // The index does not see these as links or tags either (pulldown-cmark math, both sides).
+        let html = render("Inline $[[a]] \\#x$ and\n\n$$\n[[b]] #y\n$$\n");
+        assert!(!html.contains("href"), "{html}");
+        assert!(html.contains("[[a]]") && html.contains("[[b]]"), "{html}");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
-use vault_actors::user_actor::ActorError;
+use vault_actors::ActorError;
 use vault_actors::Caller;
 
 use crate::http::AppState;

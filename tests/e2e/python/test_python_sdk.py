@@ -12,7 +12,7 @@ pytestmark = pytest.mark.asyncio
 
 
 def connect(server, token, **kwargs):
-    """A Client (default mode: probes server/discover, then falls back) for `token`."""
+    """A Client for `token` (default mode: server/discover, then the 2026-07-28 revision)."""
     http = create_mcp_http_client(headers={"Authorization": f"Bearer {token}"})
     return http, Client(streamable_http_client(server.url, http_client=http), **kwargs)
 
@@ -29,7 +29,7 @@ async def call(client, tool, args):
 async def test_full_session_write_read_search_backlinks_and_end(server):
     http, client = connect(server, server.token("alice"))
     async with http, client:
-        assert client.protocol_version == "2025-11-25", "fell back from server/discover to initialize"
+        assert client.protocol_version == "2026-07-28", "spoke the current revision, without a session"
         tools = {t.name: t for t in (await client.list_tools()).tools}
         for name in ["list_notes", "read_note", "write_note", "delete_note", "search_notes", "get_backlinks", "get_tags"]:
             assert name in tools
@@ -63,7 +63,8 @@ async def test_session_is_ended_with_delete(server):
     http = create_mcp_http_client(headers={"Authorization": f"Bearer {token}"})
     http.event_hooks["request"].append(record)
     async with http:
-        async with Client(streamable_http_client(server.url, http_client=http)) as client:
+        # Sessions exist only in the session-based revisions.
+        async with Client(streamable_http_client(server.url, http_client=http), mode="legacy") as client:
             await call(client, "write_note", {"path": "a.md", "body": "x"})
         sid = seen.get("deleted")
         assert sid, "the SDK ended its session with DELETE"
@@ -96,22 +97,27 @@ async def test_read_only_token_cannot_write(server):
         assert result.is_error and result.structured_content["code"] == "insufficient_scope"
 
 
-async def test_default_mode_probes_server_discover_then_falls_back_at_once(server):
+async def test_default_mode_speaks_2026_07_28_without_initialize_or_a_session(server):
     methods = []
+    session_ids = []
 
     async def record(request: httpx2.Request):
         if request.method == "POST":
             body = json.loads(request.content or b"{}")
             if isinstance(body, dict) and "method" in body:
                 methods.append(body["method"])
+            session_ids.append(request.headers.get("mcp-session-id"))
 
     http = create_mcp_http_client(headers={"Authorization": f"Bearer {server.token('erin')}"})
     http.event_hooks["request"].append(record)
     async with http:
         async with Client(streamable_http_client(server.url, http_client=http)) as client:
-            assert client.protocol_version == "2025-11-25"
-            await call(client, "list_notes", {})
-    assert methods[:3] == ["server/discover", "initialize", "notifications/initialized"], methods
+            assert client.protocol_version == "2026-07-28"
+            await call(client, "write_note", {"path": "n.md", "body": "stateless"})
+            assert (await call(client, "read_note", {"path": "n.md"}))["body"] == "stateless"
+    assert methods[0] == "server/discover", methods
+    assert "initialize" not in methods, methods
+    assert session_ids and all(sid is None for sid in session_ids), session_ids
 
 
 async def test_legacy_mode_handshake_works_too(server):

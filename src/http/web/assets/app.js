@@ -316,13 +316,27 @@
       say(empty, 'No tokens yet.');
     }
 
+    // 'read', 'write', or a folder-scoped token's scope claim
+    // ('notes:write:work notes:read:My%20Notes'), in words.
+    function scopeText(scope) {
+      if (scope === 'write') return 'read and write';
+      if (scope === 'read') return 'read only';
+      var parts = String(scope || '').split(' ').filter(Boolean).map(function (s) {
+        var m = /^notes:(read|write)(?::(.*))?$/.exec(s);
+        if (!m) return s;
+        var where = m[2] === undefined ? 'the whole vault' : decodeURIComponent(m[2]) + '/';
+        return (m[1] === 'write' ? 'read and write ' : 'read ') + where;
+      });
+      return parts.join('; ');
+    }
+
     function row(t) {
       return actionRow({
         className: 'token-row',
         id: t.id,
         cells: [
           t.name,
-          t.scope === 'write' ? 'read and write' : 'read only',
+          scopeText(t.scope),
           when(t.created_at),
           when(t.expires_at),
           t.last_used_at ? when(t.last_used_at) : 'never',
@@ -367,9 +381,13 @@
         return;
       }
       var scope = $('#token-scope-read').checked ? 'read' : 'write';
+      var folders = $('#token-folders').value.split('\n')
+        .map(function (f) { return f.trim(); })
+        .filter(function (f) { return f !== ''; });
       createBtn.disabled = true;
       say(errEl, '');
-      var res = await api('POST', '/api/tokens', { name: name, ttl: ttl.value, scope: scope });
+      var res = await api('POST', '/api/tokens',
+        { name: name, ttl: ttl.value, scope: scope, folders: folders });
       createBtn.disabled = false;
       if (!res.ok || typeof res.data.token !== 'string') {
         say(errEl, errorText(res));
@@ -386,6 +404,7 @@
       panel.hidden = false;
       panel.focus();
       $('#token-name').value = '';
+      $('#token-folders').value = '';
       list.insertBefore(row(res.data), list.firstChild);
       showCount();
     });
@@ -501,9 +520,81 @@
     }
   });
 
+  // --- Your data: import an archive, delete the account ------------------------------------
+
+  function setupAccountData() {
+    var form = $('#import-form');
+    if (form) {
+      form.addEventListener('submit', async function (e) {
+        e.preventDefault();
+        var file = $('#import-file').files[0];
+        var errEl = $('#import-error');
+        say(errEl, '');
+        if (!file) return;
+        var button = $('#import-submit');
+        button.disabled = true;
+        button.textContent = 'Importing…';
+        var resp, data = {};
+        try {
+          resp = await fetch('/api/import', {
+            method: 'POST',
+            headers: { 'Content-Type': 'application/octet-stream', Accept: 'application/json', 'X-CSRF-Token': csrfToken() },
+            body: file,
+            credentials: 'same-origin',
+          });
+          data = await resp.json().catch(function () { return {}; });
+        } catch (err) {
+          resp = { ok: false, status: 0 };
+          data = { message: 'The server could not be reached. Check the connection and try again.' };
+        }
+        button.disabled = false;
+        button.textContent = 'Import';
+        if (!resp.ok) {
+          say(errEl, errorText({ status: resp.status, data: data }));
+          return;
+        }
+        var notes = data.imported.filter(function (i) { return i.kind === 'note'; }).length;
+        say($('#import-summary'), 'Imported ' + notes + ' notes and ' + (data.imported.length - notes) +
+          ' attachments; ' + data.skipped.length + ' skipped.');
+        var list = $('#import-skipped');
+        list.replaceChildren();
+        data.skipped.forEach(function (s) {
+          var li = document.createElement('li');
+          var code = document.createElement('code');
+          code.textContent = s.path;
+          li.appendChild(code);
+          li.appendChild(document.createTextNode(': ' + s.detail));
+          list.appendChild(li);
+        });
+        $('#import-result').hidden = false;
+      });
+    }
+    var del = $('#delete-account-form');
+    if (!del) return;
+    var confirmBox = $('#delete-confirm');
+    var delBtn = $('#delete-account');
+    var userId = del.getAttribute('data-user-id');
+    confirmBox.addEventListener('input', function () {
+      delBtn.disabled = confirmBox.value !== userId;
+    });
+    del.addEventListener('submit', async function (e) {
+      e.preventDefault();
+      if (confirmBox.value !== userId) return;
+      delBtn.disabled = true;
+      var res = await api('POST', '/api/account/delete', { confirm: confirmBox.value });
+      if (res.ok) {
+        location.assign('/');
+      } else {
+        delBtn.disabled = false;
+        say($('#delete-error'), errorText(res));
+      }
+    });
+  }
+
   finishPopup();
   setupSignIn();
   setupDelete();
   setupEditor();
   setupAccount();
+  setupAccountData();
 })();
