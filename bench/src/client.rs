@@ -1,7 +1,9 @@
 //! The MCP client: JWT minting, one Streamable HTTP session, and tool calls.
 //!
 //! Deliberately the thinnest correct client (initialize → notifications/initialized → tools/call
-//! … → DELETE), so the figures measure the server and the transport, not client machinery.
+//! … → DELETE), so the figures measure the server and the transport, not client machinery. The
+//! same handle also speaks the stateless revision ([`Session::stateless`]): no handshake and no
+//! session, every request carrying its `_meta` envelope and its `Mcp-Method` / `Mcp-Name`.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -10,8 +12,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 pub const PROTOCOL_VERSION: &str = "2025-11-25";
+/// The stateless revision: no `initialize`, no `Mcp-Session-Id`.
+pub const STATELESS_VERSION: &str = "2026-07-28";
 const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
+const METHOD_HEADER: &str = "mcp-method";
+const NAME_HEADER: &str = "mcp-name";
 
 /// Why a call did not succeed; `kind()` groups them for the error summary.
 #[derive(Debug, thiserror::Error)]
@@ -114,12 +120,15 @@ pub fn http_client() -> Result<reqwest::Client, CallError> {
         .map_err(CallError::from)
 }
 
-/// A live MCP session of one user.
+/// A live MCP session of one user, or (built by [`Session::stateless`]) a stateless client of
+/// one user that sends the same requests without a session.
 pub struct Session {
     http: reqwest::Client,
     endpoint: String,
     headers: HeaderMap,
     next_id: u64,
+    /// Requests carry the 2026-07-28 `_meta` envelope and routing headers; nothing to close.
+    stateless: bool,
 }
 
 fn header(value: &str) -> Result<HeaderValue, CallError> {
@@ -167,6 +176,7 @@ impl Session {
             endpoint,
             headers,
             next_id: 2,
+            stateless: false,
         };
         let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
         let resp = session.post(note.to_string()).send().await?;
@@ -174,6 +184,30 @@ impl Session {
             return Err(CallError::Status(resp.status().as_u16()));
         }
         Ok(session)
+    }
+
+    /// A client of the stateless revision for `token`: nothing is sent until the first request,
+    /// which needs no earlier one (no `initialize`, no session to open or end).
+    pub fn stateless(
+        http: &reqwest::Client,
+        base_url: &str,
+        token: &str,
+    ) -> Result<Session, CallError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, header(&format!("Bearer {token}"))?);
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            ACCEPT,
+            HeaderValue::from_static("application/json, text/event-stream"),
+        );
+        headers.insert(VERSION_HEADER, HeaderValue::from_static(STATELESS_VERSION));
+        Ok(Session {
+            http: http.clone(),
+            endpoint: format!("{}/mcp", base_url.trim_end_matches('/')),
+            headers,
+            next_id: 1,
+            stateless: true,
+        })
     }
 
     /// Another handle on this session whose request ids start at `first_id`, for requests in
@@ -185,6 +219,7 @@ impl Session {
             endpoint: self.endpoint.clone(),
             headers: self.headers.clone(),
             next_id: first_id,
+            stateless: self.stateless,
         }
     }
 
@@ -195,10 +230,30 @@ impl Session {
             .body(body)
     }
 
+    /// The POST of a request (see [`request`](Session::request)) and the size of its body; a
+    /// stateless request also names its method and tool in `Mcp-Method` / `Mcp-Name`.
+    fn prepare(&mut self, method: &str, params: Option<Value>) -> (reqwest::RequestBuilder, usize) {
+        let name = params
+            .as_ref()
+            .and_then(|p| p.get("name"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let body = self.request(method, params);
+        let len = body.len();
+        let mut post = self.post(body);
+        if self.stateless {
+            post = post.header(METHOD_HEADER, method);
+            if let Some(name) = name {
+                post = post.header(NAME_HEADER, name);
+            }
+        }
+        (post, len)
+    }
+
     /// Calls a tool; `Ok` carries `result` of a successful, non-`isError` call.
     pub async fn call_tool(&mut self, name: &str, arguments: Value) -> Result<Value, CallError> {
-        let req = self.tool_request(name, arguments);
-        let resp = self.post(req).send().await?;
+        let (post, _) = self.tool_request(name, arguments);
+        let resp = post.send().await?;
         rpc_result(read_reply(resp).await?)
     }
 
@@ -209,8 +264,8 @@ impl Session {
         name: &str,
         arguments: Value,
     ) -> Result<(), CallError> {
-        let req = self.tool_request(name, arguments);
-        let resp = self.post(req).send().await?;
+        let (post, _) = self.tool_request(name, arguments);
+        let resp = post.send().await?;
         read_checked(resp).await
     }
 
@@ -221,22 +276,22 @@ impl Session {
         name: &str,
         arguments: Value,
     ) -> Result<(usize, usize), CallError> {
-        let req = self.tool_request(name, arguments);
-        let sent = req.len();
-        let resp = self.post(req).send().await?;
+        let (post, sent) = self.tool_request(name, arguments);
+        let resp = post.send().await?;
         let (content_type, body) = read_body(resp).await?;
         check_reply(&content_type, &body)?;
         Ok((sent, body.len()))
     }
 
-    fn tool_request(&mut self, name: &str, arguments: Value) -> String {
-        self.request(
+    fn tool_request(&mut self, name: &str, arguments: Value) -> (reqwest::RequestBuilder, usize) {
+        self.prepare(
             "tools/call",
             Some(json!({"name": name, "arguments": arguments})),
         )
     }
 
-    /// A JSON-RPC request with the session's next id, as the body to post.
+    /// A JSON-RPC request with the session's next id, as the body to post; a stateless one
+    /// carries the revision's `_meta` envelope in its params.
     fn request(&mut self, method: &str, params: Option<Value>) -> String {
         let id = self.next_id;
         self.next_id += 1;
@@ -244,18 +299,31 @@ impl Session {
         if let Some(params) = params {
             req["params"] = params;
         }
+        if self.stateless {
+            if !req["params"].is_object() {
+                req["params"] = json!({});
+            }
+            req["params"]["_meta"] = json!({
+                "io.modelcontextprotocol/protocolVersion": STATELESS_VERSION,
+                "io.modelcontextprotocol/clientCapabilities": {},
+                "io.modelcontextprotocol/clientInfo": {"name": "vault-bench", "version": "0.1"},
+            });
+        }
         req.to_string()
     }
 
     /// Sends a JSON-RPC `ping` and checks that it succeeded.
     pub async fn ping(&mut self) -> Result<(), CallError> {
-        let req = self.request("ping", None);
-        let resp = self.post(req).send().await?;
+        let (post, _) = self.prepare("ping", None);
+        let resp = post.send().await?;
         read_checked(resp).await
     }
 
     /// Ends the session (`DELETE /mcp`), so per-user session limits are not exhausted.
     pub async fn close(self) -> Result<(), CallError> {
+        if self.stateless {
+            return Ok(());
+        }
         let resp = self
             .http
             .delete(&self.endpoint)
@@ -387,6 +455,36 @@ pub fn rpc_result(mut reply: Value) -> Result<Value, CallError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stateless_requests_carry_the_envelope_and_route_by_header() {
+        let http = http_client().unwrap();
+        let mut client = Session::stateless(&http, "http://127.0.0.1:9/", "t").unwrap();
+        let (post, len) = client.prepare("tools/call", Some(json!({"name": "read_note"})));
+        let req = post.build().unwrap();
+        let body: Value = serde_json::from_slice(req.body().unwrap().as_bytes().unwrap()).unwrap();
+        assert_eq!(len, req.body().unwrap().as_bytes().unwrap().len());
+        let meta = &body["params"]["_meta"];
+        assert_eq!(
+            meta["io.modelcontextprotocol/protocolVersion"],
+            STATELESS_VERSION
+        );
+        assert!(meta["io.modelcontextprotocol/clientCapabilities"].is_object());
+        assert_eq!(req.headers()[METHOD_HEADER], "tools/call");
+        assert_eq!(req.headers()[NAME_HEADER], "read_note");
+        assert_eq!(req.headers()[VERSION_HEADER], STATELESS_VERSION);
+        assert!(req.headers().get(SESSION_HEADER).is_none());
+        // The session-based client sends neither.
+        let mut session = Session {
+            stateless: false,
+            ..client.fork(1)
+        };
+        let (post, _) = session.prepare("tools/call", Some(json!({"name": "read_note"})));
+        let req = post.build().unwrap();
+        let body: Value = serde_json::from_slice(req.body().unwrap().as_bytes().unwrap()).unwrap();
+        assert!(body["params"].get("_meta").is_none());
+        assert!(req.headers().get(METHOD_HEADER).is_none());
+    }
 
     #[test]
     fn parses_plain_json() {

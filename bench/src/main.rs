@@ -16,6 +16,7 @@ mod report;
 mod scale;
 mod server;
 mod shutdown;
+mod stateless;
 mod watch;
 mod web;
 mod workload;
@@ -124,6 +125,13 @@ MODES
            threads, sampled over about the measured window) per request, and the median over
            rounds of req/s and CPU per request divided by the `watch off` server's in the same
            round.
+  stateless  Session-based against stateless MCP. One server with the corpus for --users
+           users; for each workload (default read_note and search_notes) and concurrency,
+           --rounds rounds in which the workload runs on sessions (2025-11-25, initialize and
+           Mcp-Session-Id) and on the stateless revision (2026-07-28: no session, _meta on
+           every request, Mcp-Method / Mcp-Name headers), in an order that alternates by
+           round. Same table as watch, the ratios against `session`. The stateless variants
+           are also workloads of run (read-stateless, search-stateless).
   all      run, then scale, then web with web's defaults, then flood, then edit with their
            defaults (the default when no mode is given; sigterm and watch only on request).
   ceiling  Serve only the ceiling endpoint on loopback and print its URL; then
@@ -215,6 +223,8 @@ enum Command {
     Edit(EditArgs),
     /// Workloads with the file watcher on against off (and an older binary), alternating
     Watch(WatchArgs),
+    /// read_note and search_notes on sessions against the stateless revision, alternating
+    Stateless(stateless::StatelessArgs),
     /// `run`, then `scale`, then `web`, then `flood` with their defaults (the default)
     All {
         #[command(flatten)]
@@ -1632,6 +1642,12 @@ async fn dispatch(cli: Cli) -> Fallible<u64> {
                 watch.smoke();
             }
             watch_mode(g, &watch, &http).await
+        }
+        Command::Stateless(mut args) => {
+            if g.smoke {
+                args.smoke();
+            }
+            stateless::stateless_mode(g, &args, &http).await
         }
         Command::All { mut run, mut scale } => {
             let mut web: WebArgs = defaults()?;

@@ -35,6 +35,10 @@ pub enum Workload {
     /// JSON-RPC ping on the session: transport, auth, session check, user actor and job pool,
     /// with no vault work — what the other rows pay before their own work
     Ping,
+    /// read_note as `read`, on the stateless revision 2026-07-28 (no session)
+    ReadStateless,
+    /// search_notes as `search`, on the stateless revision 2026-07-28 (no session)
+    SearchStateless,
 }
 
 impl Workload {
@@ -46,6 +50,22 @@ impl Workload {
             Workload::Write => "write_note",
             Workload::Mix => "mix",
             Workload::Ping => "ping",
+            Workload::ReadStateless => "read_note stateless",
+            Workload::SearchStateless => "search_notes stateless",
+        }
+    }
+
+    /// Is it sent on the stateless revision, without a session?
+    pub fn is_stateless(self) -> bool {
+        matches!(self, Workload::ReadStateless | Workload::SearchStateless)
+    }
+
+    /// The same requests on the stateless revision (itself when there is no such variant).
+    pub fn stateless(self) -> Workload {
+        match self {
+            Workload::Read => Workload::ReadStateless,
+            Workload::Search => Workload::SearchStateless,
+            other => other,
         }
     }
 
@@ -56,6 +76,8 @@ impl Workload {
             Workload::List => Op::List,
             Workload::Write => Op::Write,
             Workload::Ping => Op::Ping,
+            Workload::ReadStateless => Op::Read,
+            Workload::SearchStateless => Op::Search,
             Workload::Mix => match rng.below(100) {
                 0..80 => Op::Read,
                 80..95 => Op::Search,
@@ -203,15 +225,22 @@ pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
 }
 
-/// Opens `spec.concurrency` sessions, runs warm-up then the measured window, closes them.
+/// Opens `spec.concurrency` sessions (stateless clients for a stateless workload), runs
+/// warm-up then the measured window, closes them.
 pub async fn drive(target: &Target, plan: Arc<Plan>, spec: &Spec) -> Outcome {
     let mut errors = Tally::default();
     let mut opening = JoinSet::new();
+    let stateless = spec.workload.is_stateless();
     for i in 0..spec.concurrency {
         let t = target.clone();
         opening.spawn(async move {
             let token = &t.tokens[i % t.tokens.len()];
-            (i, Session::open(&t.http, &t.url, token).await)
+            let session = if stateless {
+                Session::stateless(&t.http, &t.url, token)
+            } else {
+                Session::open(&t.http, &t.url, token).await
+            };
+            (i, session)
         });
     }
     let mut sessions = Vec::new();

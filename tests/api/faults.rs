@@ -6,9 +6,9 @@
 //! tests mount a tmpfs, so they need root; otherwise they say why they skip.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::{BufRead, BufReader};
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,6 @@ use vault_mcp::auth::TokenKeys;
 
 use crate::helpers::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_vault-mcp");
 /// The supervisor refuses a user after `crash_limit` crashes within `crash_window` (actor
 /// defaults that `Config` does not expose): the soak keeps each user one kill below it, so
 /// every kill is a restart and the guard never shuts a user out for the rest of the run.
@@ -634,53 +633,9 @@ fn check_read(log: &Mutex<SoakLog>, user: &str, path: &str, read: &Answer) -> Op
 
 const KILL_PUBLIC_URL: &str = "http://vault.faults.test";
 
-/// A running `vault-mcp serve`, SIGKILLed when dropped (so a failed test leaves none behind).
-struct Server(Child);
-
-impl Server {
-    /// `kill -9`: no shutdown, no flush, no goodbye.
-    fn sigkill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.sigkill();
-    }
-}
-
 /// Start `vault-mcp serve` in space mode on `data`; the process and its base URL.
-fn start_server(data: &Path) -> (Server, String) {
-    let mut child = Command::new(BIN)
-        .env_clear()
-        .env("MODE", "space")
-        .env("HOST", "127.0.0.1")
-        .env("PORT", "0")
-        .env("DATA_DIR", data)
-        .env("JWT_SECRET_KEY", SECRET)
-        .env("PUBLIC_URL", KILL_PUBLIC_URL)
-        .envs(NO_RATE_LIMIT)
-        .arg("serve")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn vault-mcp");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let mut base = None;
-    for line in lines.by_ref() {
-        let line = line.expect("banner line");
-        if let Some(url) = line.strip_prefix("listening on ") {
-            base = Some(url.trim().to_string());
-        }
-        if line.starts_with("mode: space") {
-            break;
-        }
-    }
-    std::thread::spawn(move || lines.for_each(drop));
-    (Server(child), base.expect("listening line"))
+fn start_server(data: &Path) -> (ServerProcess, String) {
+    ServerProcess::start(data, KILL_PUBLIC_URL)
 }
 
 /// How many temp files of unfinished writes are under `dir`.

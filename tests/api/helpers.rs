@@ -1,6 +1,8 @@
 //! `spawn_app()` and the small MCP client the tests speak through.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
@@ -366,5 +368,56 @@ impl SseReader {
             out.push(v);
         }
         out
+    }
+}
+
+/// A `vault-mcp serve` process of its own (space mode, no per-user rate limit), for tests that
+/// kill it: SIGKILLed when dropped, so a failed test leaves none behind.
+pub struct ServerProcess(Child);
+
+impl ServerProcess {
+    /// Start it on `data` with `public_url`; the process and its base URL.
+    pub fn start(data: &Path, public_url: &str) -> (ServerProcess, String) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vault-mcp"))
+            .env_clear()
+            .env("MODE", "space")
+            .env("HOST", "127.0.0.1")
+            .env("PORT", "0")
+            .env("DATA_DIR", data)
+            .env("JWT_SECRET_KEY", SECRET)
+            .env("PUBLIC_URL", public_url)
+            .env("RATE_LIMIT_PER_SECOND", "100000")
+            .env("RATE_LIMIT_BURST", "100000")
+            .arg("serve")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn vault-mcp");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let mut base = None;
+        for line in lines.by_ref() {
+            let line = line.expect("banner line");
+            if let Some(url) = line.strip_prefix("listening on ") {
+                base = Some(url.trim().to_string());
+            }
+            if line.starts_with("mode: space") {
+                break;
+            }
+        }
+        std::thread::spawn(move || lines.for_each(drop));
+        (ServerProcess(child), base.expect("listening line"))
+    }
+
+    /// `kill -9`: no shutdown, no flush, no goodbye.
+    pub fn sigkill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.sigkill();
     }
 }

@@ -7,72 +7,21 @@
 //! `MOVE_CRASH_ROUNDS` sets the number of kills (default 16).
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use vault_actors::UserId;
 use vault_mcp::auth::TokenKeys;
 
-use crate::helpers::{header, LATEST, SECRET};
+use crate::helpers::{header, ServerProcess, LATEST, SECRET};
 
-const BIN: &str = env!("CARGO_BIN_EXE_vault-mcp");
 const PUBLIC_URL: &str = "http://vault.move-crash.test";
 const USER: &str = "mover";
 const NOTES: usize = 300;
 const REFERRERS: usize = 300;
 /// The two folders the notes move between.
 const SIDES: [&str; 2] = ["alpha/notes", "beta/kept"];
-
-/// A running `vault-mcp serve`, SIGKILLed when dropped.
-struct Server(Child);
-
-impl Server {
-    fn start(data: &Path) -> (Server, String) {
-        let mut child = Command::new(BIN)
-            .env_clear()
-            .env("MODE", "space")
-            .env("HOST", "127.0.0.1")
-            .env("PORT", "0")
-            .env("DATA_DIR", data)
-            .env("JWT_SECRET_KEY", SECRET)
-            .env("PUBLIC_URL", PUBLIC_URL)
-            .env("RATE_LIMIT_PER_SECOND", "100000")
-            .env("RATE_LIMIT_BURST", "100000")
-            .arg("serve")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn vault-mcp");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let mut base = None;
-        for line in lines.by_ref() {
-            let line = line.expect("banner line");
-            if let Some(url) = line.strip_prefix("listening on ") {
-                base = Some(url.trim().to_string());
-            }
-            if line.starts_with("mode: space") {
-                break;
-            }
-        }
-        std::thread::spawn(move || lines.for_each(drop));
-        (Server(child), base.expect("listening line"))
-    }
-
-    fn sigkill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.sigkill();
-    }
-}
 
 /// A minimal MCP client for one session.
 struct Client {
@@ -285,7 +234,7 @@ async fn sigkill_at_any_point_of_a_folder_move_leaves_one_whole_vault() {
         )
         .unwrap();
 
-    let (mut server, base) = Server::start(dir.path());
+    let (mut server, base) = ServerProcess::start(dir.path(), PUBLIC_URL);
     let mut client = Client::connect(&base, &token).await;
     let mut side = check_vault(&vault, &client).await;
 
@@ -327,7 +276,7 @@ async fn sigkill_at_any_point_of_a_folder_move_leaves_one_whole_vault() {
                 .exists(),
         );
 
-        let (restarted, base) = Server::start(dir.path());
+        let (restarted, base) = ServerProcess::start(dir.path(), PUBLIC_URL);
         server = restarted;
         client = Client::connect(&base, &token).await;
         let now = check_vault(&vault, &client).await;

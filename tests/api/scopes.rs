@@ -363,26 +363,29 @@ async fn a_token_without_any_read_scope_is_refused_by_every_read_method() {
     }
 }
 
-#[tokio::test]
-async fn a_session_hears_only_of_notes_its_current_token_may_read() {
-    let app = spawn_app().await;
-    seeded(&app, "alice").await;
-    let full = app.token("alice");
-    let scoped = scoped_token(&app, "alice");
-    let watcher = app.session(&full).await;
+/// A session of `alice` (full token) subscribed to a note inside `work/` and one outside.
+async fn subscribed_watcher(app: &TestApp, full: &str) -> String {
+    let watcher = app.session(full).await;
     for uri in ["note:///private/d.md", "note:///work/a.md"] {
         let sub = app
-            .rpc(&full, &watcher, "resources/subscribe", json!({"uri": uri}))
+            .rpc(full, &watcher, "resources/subscribe", json!({"uri": uri}))
             .await;
         assert_eq!(sub["result"], json!({}));
     }
-    let mut reader = SseReader::new(app.get_stream(&full, &watcher, "text/event-stream").await);
-    // The session goes on with the folder token: from now on it is told of its folders only.
-    assert_eq!(app.ping_status(&scoped, &watcher).await, StatusCode::OK);
-    let writer = app.session(&full).await;
+    watcher
+}
+
+/// Another session writes both subscribed notes; the URIs `reader` is told of, up to the
+/// `work/` one (which every token here may read, so it always comes).
+async fn updates_after_both_writes(
+    app: &TestApp,
+    full: &str,
+    reader: &mut SseReader,
+) -> Vec<Value> {
+    let writer = app.session(full).await;
     for path in ["private/d.md", "work/a.md"] {
         app.ok(
-            &full,
+            full,
             &writer,
             "write_note",
             json!({"path": path, "body": "v2"}),
@@ -399,9 +402,24 @@ async fn a_session_hears_only_of_notes_its_current_token_may_read() {
             }
         }
     }
+    updated
+}
+
+#[tokio::test]
+async fn a_session_hears_only_of_notes_its_current_token_may_read() {
+    let app = spawn_app().await;
+    seeded(&app, "alice").await;
+    let full = app.token("alice");
+    let scoped = scoped_token(&app, "alice");
+    let watcher = subscribed_watcher(&app, &full).await;
+    let mut reader = SseReader::new(app.get_stream(&full, &watcher, "text/event-stream").await);
+    // The session goes on with the folder token: from now on it is told of its folders only.
+    assert_eq!(app.ping_status(&scoped, &watcher).await, StatusCode::OK);
+    let updated = updates_after_both_writes(&app, &full, &mut reader).await;
     assert_eq!(updated, [json!("note:///work/a.md")]);
     // Back on the full token, the other note is announced again.
     assert_eq!(app.ping_status(&full, &watcher).await, StatusCode::OK);
+    let writer = app.session(&full).await;
     app.ok(
         &full,
         &writer,
@@ -548,35 +566,10 @@ async fn a_stream_opened_with_a_folder_token_hears_only_of_its_folders() {
     seeded(&app, "alice").await;
     let full = app.token("alice");
     let scoped = scoped_token(&app, "alice");
-    let watcher = app.session(&full).await;
-    for uri in ["note:///private/d.md", "note:///work/a.md"] {
-        let sub = app
-            .rpc(&full, &watcher, "resources/subscribe", json!({"uri": uri}))
-            .await;
-        assert_eq!(sub["result"], json!({}));
-    }
+    let watcher = subscribed_watcher(&app, &full).await;
     // The session's requests use the full token; its stream was opened with the folder one.
     let mut reader = SseReader::new(app.get_stream(&scoped, &watcher, "text/event-stream").await);
     assert_eq!(app.ping_status(&full, &watcher).await, StatusCode::OK);
-    let writer = app.session(&full).await;
-    for path in ["private/d.md", "work/a.md"] {
-        app.ok(
-            &full,
-            &writer,
-            "write_note",
-            json!({"path": path, "body": "v2"}),
-        )
-        .await;
-    }
-    let mut updated = Vec::new();
-    for _ in 0..6 {
-        let msg = reader.next().await.expect("a notification");
-        if msg["method"] == "notifications/resources/updated" {
-            updated.push(msg["params"]["uri"].clone());
-            if msg["params"]["uri"] == "note:///work/a.md" {
-                break;
-            }
-        }
-    }
+    let updated = updates_after_both_writes(&app, &full, &mut reader).await;
     assert_eq!(updated, [json!("note:///work/a.md")]);
 }

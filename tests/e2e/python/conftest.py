@@ -15,7 +15,7 @@ BIN = pathlib.Path(os.environ.get("VAULT_MCP_BIN", ROOT / "target" / "release" /
 class Server:
     """A running vault-mcp in space mode with its own data folder."""
 
-    def __init__(self, tmp: pathlib.Path):
+    def __init__(self, tmp: pathlib.Path, **extra_env: str):
         self.env = {
             "PATH": os.environ.get("PATH", ""),
             "MODE": "space",
@@ -25,6 +25,7 @@ class Server:
             "PUBLIC_URL": "http://vault.e2e",
             "DATA_DIR": str(tmp),
             "RUST_LOG": "warn",
+            **extra_env,
         }
         self.proc = subprocess.Popen(
             [str(BIN), "serve"], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
