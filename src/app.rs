@@ -350,7 +350,11 @@ impl Application {
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 tracing::info!("shutting down");
+                // Streams end, `/ready` fails and answers say `Connection: close`; requests
+                // keep being answered for the drain, so clients move off their kept-alive
+                // connections before the idle ones are closed.
                 token.cancel();
+                tokio::time::sleep(SHUTDOWN_DRAIN).await;
             })
             .await;
         supervisor.shutdown().await;
@@ -360,6 +364,10 @@ impl Application {
         served.map_err(StartError::Serve)
     }
 }
+
+/// How long the server goes on answering after a stop signal, with `Connection: close` on every
+/// answer, before it stops accepting and closes idle connections.
+const SHUTDOWN_DRAIN: Duration = Duration::from_millis(500);
 
 /// Write when tokens were last used, every little while and once more at shutdown.
 async fn record_token_usage(keys: Arc<TokenKeys>, accounts: AccountStore, stop: CancellationToken) {

@@ -628,6 +628,48 @@ fn report_errors(what: &str, errors: &Tally) {
     }
 }
 
+/// Report one measured window: its errors (with the server's last stderr lines when there are
+/// any) and its rate. Returns the number of errors.
+fn report_window(label: &str, errors: &Tally, rps: f64, server: &ServerProcess) -> u64 {
+    report_errors(label, errors);
+    if errors.total() > 0 {
+        eprintln!(
+            "[bench] server stderr, last lines:\n{}",
+            server.stderr_tail()
+        );
+    }
+    eprintln!("[bench]   {rps:.0} req/s, {} errors", errors.total());
+    errors.total()
+}
+
+/// Start the server on `cfg`, mint the users' tokens and open every user's vault once, so that
+/// no measured window pays for a cold start.
+async fn start_touched(
+    global: &Global,
+    cfg: &ServerConfig,
+    http: &reqwest::Client,
+    users: usize,
+) -> Fallible<(ServerProcess, Target)> {
+    let server = ServerProcess::start(cfg).await?;
+    eprintln!("[bench] server pid {} at {}", server.pid, server.url);
+    let target = Target {
+        http: http.clone(),
+        url: server.url.clone(),
+        tokens: tokens(&cfg.secret, &global.public_url, users)?,
+    };
+    let load_errors = workload::touch_users(&target).await;
+    report_errors("loading", &load_errors);
+    if load_errors.total() > 0 {
+        return Err(format!(
+            "the first list_notes of a user failed; server stderr, last lines:\n{}",
+            server.stderr_tail()
+        )
+        .into());
+    }
+    settle_disk();
+    Ok((server, target))
+}
+
 /// The `run` mode; returns the number of failed requests.
 async fn run_mode(global: &Global, args: &RunArgs, http: &reqwest::Client) -> Fallible<u64> {
     if args.users == 0 || args.concurrency.contains(&0) || args.seconds <= 0.0 {
@@ -865,19 +907,7 @@ async fn edit_mode(global: &Global, args: &EditArgs, http: &reqwest::Client) -> 
                 measure.as_secs_f64()
             );
             let out = edits::drive(&target, note.clone(), carrier, c, warmup, measure).await;
-            report_errors(carrier.label(), &out.errors);
-            if out.errors.total() > 0 {
-                eprintln!(
-                    "[bench] server stderr, last lines:\n{}",
-                    server.stderr_tail()
-                );
-            }
-            failures += out.errors.total();
-            eprintln!(
-                "[bench]   {:.0} req/s, {} errors",
-                out.rps(),
-                out.errors.total()
-            );
+            failures += report_window(carrier.label(), &out.errors, out.rps(), &server);
             rows.push(report::EditRow {
                 carrier: carrier.label().to_string(),
                 concurrency: c,
@@ -1265,19 +1295,7 @@ async fn web_mode(global: &Global, args: &WebArgs) -> Fallible<u64> {
             );
             let seed = global.seed ^ c as u64;
             let out = web::drive(&browser, &page.urls, c, warmup, measure, seed).await;
-            report_errors(label, &out.errors);
-            if out.errors.total() > 0 {
-                eprintln!(
-                    "[bench] server stderr, last lines:\n{}",
-                    server.stderr_tail()
-                );
-            }
-            failures += out.errors.total();
-            eprintln!(
-                "[bench]   {:.0} req/s, {} errors",
-                out.rps(),
-                out.errors.total()
-            );
+            failures += report_window(label, &out.errors, out.rps(), &server);
             rows.push(PageRow {
                 page: label.clone(),
                 concurrency: c,
@@ -1471,23 +1489,7 @@ async fn sigterm_mode(
     for u in 0..args.users {
         corpus.write_to(&cfg.vault_dir(&user_id(u)))?;
     }
-    let server = ServerProcess::start(&cfg).await?;
-    eprintln!("[bench] server pid {} at {}", server.pid, server.url);
-    let target = Target {
-        http: http.clone(),
-        url: server.url.clone(),
-        tokens: tokens(&cfg.secret, &global.public_url, args.users)?,
-    };
-    let load_errors = workload::touch_users(&target).await;
-    report_errors("loading", &load_errors);
-    if load_errors.total() > 0 {
-        return Err(format!(
-            "the first list_notes of a user failed; server stderr, last lines:\n{}",
-            server.stderr_tail()
-        )
-        .into());
-    }
-    settle_disk();
+    let (server, target) = start_touched(global, &cfg, http, args.users).await?;
     let spec = shutdown::ShutdownSpec {
         sessions: args.sessions,
         workload: args.workload,

@@ -11,10 +11,9 @@ use clap::Args;
 
 use crate::client::user_id;
 use crate::report::{self, WatchRow};
-use crate::server::ServerProcess;
 use crate::watch;
-use crate::workload::{self, Plan, Spec, Target, Workload};
-use crate::{build_corpus, report_errors, server_config, settle_disk, tokens, Fallible, Global};
+use crate::workload::{self, Plan, Spec, Workload};
+use crate::{build_corpus, report_window, server_config, start_touched, Fallible, Global};
 
 /// The label of the variant the ratios compare with.
 const REFERENCE: &str = "session";
@@ -89,23 +88,7 @@ pub async fn stateless_mode(
     for u in 0..args.users {
         plan.corpus.write_to(&config.vault_dir(&user_id(u)))?;
     }
-    let server = ServerProcess::start(&config).await?;
-    eprintln!("[bench] server pid {} at {}", server.pid, server.url);
-    let target = Target {
-        http: http.clone(),
-        url: server.url.clone(),
-        tokens: tokens(&config.secret, &global.public_url, args.users)?,
-    };
-    let load_errors = workload::touch_users(&target).await;
-    report_errors("loading", &load_errors);
-    if load_errors.total() > 0 {
-        return Err(format!(
-            "the first list_notes of a user failed; server stderr, last lines:\n{}",
-            server.stderr_tail()
-        )
-        .into());
-    }
-    settle_disk();
+    let (server, target) = start_touched(global, &config, http, args.users).await?;
 
     let (warmup, measure) = (
         Duration::from_secs_f64(args.warmup.max(0.0)),
@@ -144,19 +127,7 @@ pub async fn stateless_mode(
                     });
                     let out = workload::drive(&target, plan.clone(), &spec).await;
                     let cpu = sampler.await.ok().flatten();
-                    report_errors(kind.label(), &out.errors);
-                    if out.errors.total() > 0 {
-                        eprintln!(
-                            "[bench] server stderr, last lines:\n{}",
-                            server.stderr_tail()
-                        );
-                    }
-                    failures += out.errors.total();
-                    eprintln!(
-                        "[bench]   {:.0} req/s, {} errors",
-                        out.rps(),
-                        out.errors.total()
-                    );
+                    failures += report_window(kind.label(), &out.errors, out.rps(), &server);
                     cells[i].add(out, cpu);
                 }
             }

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::error_handling::HandleErrorLayer;
+use axum::extract::State;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
@@ -113,6 +114,7 @@ fn oauth_routes() -> Router<AppState> {
 
 /// The application's routes, with their layers.
 pub fn router(state: AppState, layers: Layers) -> Router {
+    let shutdown = state.shutdown.clone();
     let routes = Router::new()
         .route(
             "/mcp",
@@ -165,5 +167,28 @@ pub fn router(state: AppState, layers: Layers) -> Router {
         .concurrency_limit(layers.max_in_flight)
         .timeout(layers.request_timeout)
         .service(routes);
-    Router::new().fallback_service(guarded)
+    Router::new()
+        .fallback_service(guarded)
+        .layer(middleware::from_fn_with_state(
+            shutdown,
+            close_when_draining,
+        ))
+}
+
+/// Once shutdown has begun, every answer asks its client to close the connection. The server
+/// goes on answering for a short drain (see `app`), so a client never writes a request onto a
+/// kept-alive connection just as the server closes it as idle: that request would be lost.
+async fn close_when_draining(
+    State(shutdown): State<CancellationToken>,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    let mut response = next.run(request).await;
+    if shutdown.is_cancelled() {
+        response.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    response
 }

@@ -112,6 +112,13 @@ pub async fn spawn_env_in(
 }
 
 impl TestApp {
+    /// Send the stop signal without waiting for the server to finish.
+    pub fn begin_stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
     /// Stop the server and wait until it has drained.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {

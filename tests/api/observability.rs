@@ -362,3 +362,32 @@ fn log_format_json_writes_one_json_object_a_line() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn after_the_stop_signal_requests_are_still_answered_and_told_to_close_the_connection() {
+    let mut app = spawn_app().await;
+    let token = app.token("drainer");
+    let sid = app.session(&token).await;
+    let before = app
+        .client
+        .get(format!("{}/health", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(before.status(), StatusCode::OK);
+    assert!(before.headers().get("connection").is_none());
+    app.begin_stop();
+    // Let the server see the signal; the drain lasts longer than this.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The kept-alive connection still gets its answer, with `Connection: close`.
+    let during = app
+        .client
+        .get(format!("{}/health", app.base))
+        .send()
+        .await
+        .expect("answered during the drain");
+    assert_eq!(during.status(), StatusCode::OK);
+    assert_eq!(during.headers()["connection"], "close");
+    assert_eq!(app.ping_status(&token, &sid).await, StatusCode::OK);
+    app.stop().await;
+}
