@@ -29,7 +29,7 @@ use crate::health::Readiness;
 const STATS_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// JSON-RPC methods a client sends us; anything else is counted as `other`.
-const RPC_METHODS: [&str; 17] = [
+const RPC_METHODS: [&str; 18] = [
     "initialize",
     "ping",
     "tools/list",
@@ -47,6 +47,7 @@ const RPC_METHODS: [&str; 17] = [
     "notifications/cancelled",
     "notifications/roots/list_changed",
     "server/discover",
+    "subscriptions/listen",
 ];
 
 /// The operators' side of the state: the metrics handle, the token, the readiness checks.
@@ -292,6 +293,10 @@ mod tests {
         assert_eq!((c.method, c.tool), ("tools/call", "other"));
         let c = call(json!({"jsonrpc":"2.0","id":1,"method":"made/up"}));
         assert_eq!((c.method, c.tool), ("other", "none"));
+        for stateless in ["server/discover", "subscriptions/listen"] {
+            let c = call(json!({"jsonrpc":"2.0","id":1,"method":stateless}));
+            assert_eq!(c.method, stateless);
+        }
         let c = call(json!({"jsonrpc":"2.0","method":"notifications/initialized"}));
         assert_eq!(c.method, "notifications/initialized");
         let c = call(json!([{"jsonrpc":"2.0","id":1,"method":"ping"}]));

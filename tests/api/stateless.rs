@@ -735,6 +735,190 @@ async fn a_request_state_presented_by_another_user_or_altered_is_refused() {
     assert!(audit.contains("unknown_request_state"), "{audit}");
 }
 
+/// A stateless `tools/call` of `suggest_tags` on `path` from a client that declares
+/// `capabilities`, with the retry's `extra` params (`inputResponses`, `requestState`).
+async fn call_suggest(
+    app: &TestApp,
+    token: &str,
+    capabilities: Value,
+    path: &str,
+    extra: Value,
+) -> (StatusCode, Value) {
+    let mut params = json!({"name": "suggest_tags", "arguments": {"path": path}});
+    for (k, v) in extra.as_object().unwrap() {
+        params[k] = v.clone();
+    }
+    let mut params = stamped(params);
+    params["_meta"]["io.modelcontextprotocol/clientCapabilities"] = capabilities;
+    send(modern(app, token, "tools/call", &params)).await
+}
+
+/// Ask for tag suggestions on `path` from a sampling client: the `input_required` result.
+async fn ask_tags(app: &TestApp, token: &str, path: &str) -> Value {
+    let (status, body) = call_suggest(app, token, json!({"sampling": {}}), path, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let result = body["result"].clone();
+    assert_eq!(result["resultType"], "input_required", "{result}");
+    assert!(result["requestState"].is_string(), "{result}");
+    result
+}
+
+/// The model's message answering the sampling request.
+fn model_says(text: &str) -> Value {
+    json!({"role": "assistant", "content": {"type": "text", "text": text}, "model": "test-model"})
+}
+
+#[tokio::test]
+async fn suggest_tags_asks_for_a_sampling_input_then_answers_on_the_retry() {
+    let app = spawn_app().await;
+    let token = app.token("alice");
+    tool(
+        &app,
+        &token,
+        "write_note",
+        json!({"path": "garden.md", "body": "# Tomatoes\n\nWatering the plants. #gardening"}),
+    )
+    .await;
+    let before = tool(&app, &token, "read_note", json!({"path": "garden.md"})).await;
+
+    let asked = ask_tags(&app, &token, "garden.md").await;
+    let ask = &asked["inputRequests"]["suggest_tags"];
+    assert_eq!(ask["method"], "sampling/createMessage", "{asked}");
+    let prompt = ask["params"]["messages"][0]["content"]["text"]
+        .as_str()
+        .unwrap();
+    assert!(prompt.contains("Suggest up to 5 tags"), "{prompt}");
+    assert!(prompt.contains("Watering the plants"), "{prompt}");
+    assert!(
+        prompt.contains("gardening"),
+        "known tags are offered: {prompt}"
+    );
+    assert_eq!(ask["params"]["messages"][0]["role"], "user");
+    assert!(ask["params"]["maxTokens"].as_u64().unwrap() > 0);
+
+    let (status, body) = call_suggest(
+        &app,
+        &token,
+        json!({"sampling": {}}),
+        "garden.md",
+        json!({"inputResponses": {"suggest_tags": model_says("#Gardening, vegetables, Home Garden")},
+               "requestState": asked["requestState"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let result = &body["result"];
+    assert_eq!(result["resultType"], "complete", "{body}");
+    assert_eq!(result["isError"], false, "{body}");
+    let out = &result["structuredContent"];
+    assert_eq!(out["path"], "garden.md");
+    assert_eq!(
+        out["suggested"],
+        json!(["gardening", "vegetables", "home-garden"])
+    );
+    assert_eq!(out["model"], "test-model");
+    let after = tool(&app, &token, "read_note", json!({"path": "garden.md"})).await;
+    assert_eq!(after["version"], before["version"], "nothing is written");
+
+    // The note changed after the question: the answer is about a version it no longer has.
+    let asked = ask_tags(&app, &token, "garden.md").await;
+    tool(
+        &app,
+        &token,
+        "write_note",
+        json!({"path": "garden.md", "body": "rewritten"}),
+    )
+    .await;
+    let (_, body) = call_suggest(
+        &app,
+        &token,
+        json!({"sampling": {}}),
+        "garden.md",
+        json!({"inputResponses": {"suggest_tags": model_says("gardening")},
+               "requestState": asked["requestState"]}),
+    )
+    .await;
+    assert_eq!(body["result"]["isError"], true, "{body}");
+    assert_eq!(
+        body["result"]["structuredContent"]["code"], "conflict",
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_suggest_tags_request_state_of_another_user_or_tool_is_refused() {
+    let app = spawn_app_with(|c| c.confirm_deletes = true).await;
+    let alice = app.token("alice");
+    let bob = app.token("bob");
+    for token in [&alice, &bob] {
+        tool(
+            &app,
+            token,
+            "write_note",
+            json!({"path": "x.md", "body": "some text"}),
+        )
+        .await;
+    }
+    let asked = ask_tags(&app, &alice, "x.md").await;
+    let retry = |state: Value| json!({"inputResponses": {"suggest_tags": model_says("a, b")}, "requestState": state});
+
+    let (status, body) = call_suggest(
+        &app,
+        &bob,
+        json!({"sampling": {}}),
+        "x.md",
+        retry(asked["requestState"].clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["code"], INVALID_PARAMS, "{body}");
+
+    // A delete's confirmation state does not unlock suggestions, even for the same note.
+    let delete_state = ask_delete(&app, &alice, "x.md").await["requestState"].clone();
+    let (status, body) = call_suggest(
+        &app,
+        &alice,
+        json!({"sampling": {}}),
+        "x.md",
+        retry(delete_state),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["error"]["code"], INVALID_PARAMS, "{body}");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("delete_note"));
+
+    let audit = std::fs::read_to_string(app.data.join("audit/audit.jsonl")).unwrap_or_default();
+    assert!(audit.contains("foreign_request_state"), "{audit}");
+}
+
+#[tokio::test]
+async fn suggest_tags_without_the_sampling_capability_is_a_clear_error() {
+    let app = spawn_app().await;
+    let token = app.token("alice");
+    tool(
+        &app,
+        &token,
+        "write_note",
+        json!({"path": "n.md", "body": "text"}),
+    )
+    .await;
+    let (status, body) = call_suggest(&app, &token, json!({}), "n.md", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let result = &body["result"];
+    assert_eq!(result["resultType"], "complete", "{body}");
+    assert_eq!(result["isError"], true, "{body}");
+    assert_eq!(
+        result["structuredContent"]["code"], "client_request_failed",
+        "{body}"
+    );
+    assert!(result["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("sampling"));
+}
+
 /// Try to open a listener: the SSE response, or the JSON-RPC answer that refused it.
 async fn try_listen(app: &TestApp, token: &str) -> Result<reqwest::Response, Value> {
     let params = stamped(json!({"notifications": {"resourcesListChanged": true}}));

@@ -6,9 +6,9 @@
 //! ([`handle_request`]); the transport checks its own headers and runs the request on the
 //! user's actor, like every other request. Nothing here reads or writes the sessions table.
 //!
-//! There are no server-to-client requests: a delete that wants the user's confirmation
-//! answers `input_required` with the question and a `requestState`, and the client retries
-//! with the answer (multi round-trip requests). `subscriptions/listen` is [`super::listen`]'s.
+//! There are no server-to-client requests: a delete that wants the user's confirmation, or
+//! `suggest_tags` that wants the client's model, answers `input_required` with the question
+//! and a `requestState`, and the client retries with the answer (multi round-trip requests). `subscriptions/listen` is [`super::listen`]'s.
 
 use serde_json::{json, Value};
 
@@ -273,6 +273,8 @@ fn call_tool(env: &mut Env<'_>, meta: &RequestMeta, params: Value) -> Result<Val
                 }
             }
         }
+    } else if tool.name == "suggest_tags" && meta.can("sampling") {
+        return suggest_tags(env, tool, &args, round);
     } else if round.state.is_some() {
         return Err(RpcError::invalid_params(format!(
             "{} asked for no input; this requestState is not its own",
@@ -299,6 +301,8 @@ fn call_tool(env: &mut Env<'_>, meta: &RequestMeta, params: Value) -> Result<Val
 
 /// Key of the confirmation in a delete's `inputRequests` and `inputResponses`.
 const CONFIRM_KEY: &str = "confirm_delete";
+/// Key of the model's answer in `suggest_tags`' `inputRequests` and `inputResponses`.
+const SAMPLE_KEY: &str = "suggest_tags";
 
 /// The multi-round-trip part of a request: on a retry, the client's answers and the state the
 /// server handed out with its question (as the transport unwrapped it).
@@ -320,6 +324,67 @@ impl Round {
             .cloned();
         Ok(Round { responses, state })
     }
+
+    /// On a retry of `tool` on the note at `path`, the state issued with the question and
+    /// the client's answers; `None` on the first round. `doing` words the refusal of a state
+    /// issued for another note ("deleting", ...).
+    fn retry(
+        self,
+        tool: &str,
+        path: &str,
+        doing: &str,
+    ) -> Result<Option<(NoteState, Value)>, RpcError> {
+        let (state, responses) = match (self.state, self.responses) {
+            (None, _) => return Ok(None),
+            (Some(_), None) => {
+                return Err(RpcError::invalid_params(
+                    "a retry with requestState must carry inputResponses",
+                ))
+            }
+            (Some(state), Some(responses)) => (state, responses),
+        };
+        let state: NoteState = unhex(&state)
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .ok_or_else(|| {
+                RpcError::invalid_params("requestState is not one this server issued")
+            })?;
+        if state.tool != tool {
+            return Err(RpcError::invalid_params(format!(
+                "requestState was issued for {}, not {tool}",
+                state.tool
+            )));
+        }
+        if state.path != path {
+            return Err(RpcError::invalid_params(format!(
+                "requestState was issued for {doing} another note"
+            )));
+        }
+        Ok(Some((state, responses)))
+    }
+}
+
+/// What the server remembers between its question and the retry: which tool asked, about
+/// which note, at which version. It travels as hex of its JSON; the transport binds it to the
+/// user before it leaves.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct NoteState {
+    tool: String,
+    path: String,
+    version: u64,
+}
+
+impl NoteState {
+    /// The `input_required` result asking the client `method` with `params` under `key`, with
+    /// this state to be handed back on the retry.
+    fn ask(&self, key: &str, method: &str, params: Value) -> Result<Value, RpcError> {
+        let state = serde_json::to_vec(self)
+            .map_err(|e| RpcError::new(super::jsonrpc::INTERNAL_ERROR, e.to_string()))?;
+        Ok(json!({
+            "resultType": "input_required",
+            "inputRequests": { key: { "method": method, "params": params } },
+            "requestState": hex(&state),
+        }))
+    }
 }
 
 /// Where a delete stands in its confirmation.
@@ -332,84 +397,118 @@ enum Confirmation {
     Confirmed { version: u64 },
 }
 
-/// What the server remembers between the question and the retry: which note, at which version.
-/// It travels as hex of its JSON; the transport binds it to the user before it leaves.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct DeleteState {
-    path: String,
-    version: u64,
-}
-
 fn confirm_delete(env: &mut Env<'_>, args: &Value, round: Round) -> Result<Confirmation, RpcError> {
     let Some(path) = args.get("path").and_then(Value::as_str) else {
         return Ok(Confirmation::Refused(crate::VaultError::InvalidArguments(
             "delete_note needs a path".into(),
         )));
     };
-    match (round.state, round.responses) {
-        (None, _) => {
-            let version = match env
-                .caller
-                .access
-                .check_write(path)
-                .and_then(|()| env.vault.version_of(path))
-            {
-                Ok(version) => version,
-                Err(e) => return Ok(Confirmation::Refused(e)),
-            };
-            let state = serde_json::to_vec(&DeleteState {
-                path: path.to_string(),
-                version,
-            })
-            .map_err(|e| RpcError::new(super::jsonrpc::INTERNAL_ERROR, e.to_string()))?;
-            Ok(Confirmation::Ask(json!({
-                "resultType": "input_required",
-                "inputRequests": { CONFIRM_KEY: {
-                    "method": "elicitation/create",
-                    "params": {
-                        "message": format!("Delete the note {path} (version {version})?"),
-                        "requestedSchema": {
-                            "type": "object",
-                            "properties": { "confirm": {
-                                "type": "boolean",
-                                "title": "Delete this note",
-                                "description": "The note file is removed from the vault.",
-                            }},
-                            "required": ["confirm"],
-                        },
+    let Some((state, responses)) = round.retry("delete_note", path, "deleting")? else {
+        let version = match env
+            .caller
+            .access
+            .check_write(path)
+            .and_then(|()| env.vault.version_of(path))
+        {
+            Ok(version) => version,
+            Err(e) => return Ok(Confirmation::Refused(e)),
+        };
+        let state = NoteState {
+            tool: "delete_note".into(),
+            path: path.to_string(),
+            version,
+        };
+        return state
+            .ask(
+                CONFIRM_KEY,
+                "elicitation/create",
+                json!({
+                    "message": format!("Delete the note {path} (version {version})?"),
+                    "requestedSchema": {
+                        "type": "object",
+                        "properties": { "confirm": {
+                            "type": "boolean",
+                            "title": "Delete this note",
+                            "description": "The note file is removed from the vault.",
+                        }},
+                        "required": ["confirm"],
                     },
-                }},
-                "requestState": hex(&state),
-            })))
-        }
-        (Some(_), None) => Err(RpcError::invalid_params(
-            "a retry with requestState must carry inputResponses",
-        )),
-        (Some(state), Some(responses)) => {
-            let state: DeleteState = unhex(&state)
-                .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-                .ok_or_else(|| {
-                    RpcError::invalid_params("requestState is not one this server issued")
-                })?;
-            if state.path != path {
-                return Err(RpcError::invalid_params(
-                    "requestState was issued for deleting another note",
-                ));
-            }
-            let answer = &responses[CONFIRM_KEY];
-            let accepted = answer.get("action").and_then(Value::as_str) == Some("accept")
-                && answer.pointer("/content/confirm") == Some(&json!(true));
-            if accepted {
-                Ok(Confirmation::Confirmed {
-                    version: state.version,
-                })
-            } else {
-                Ok(Confirmation::Refused(crate::VaultError::Declined(format!(
-                    "the user did not confirm deleting {path}; nothing was deleted"
-                ))))
-            }
-        }
+                }),
+            )
+            .map(Confirmation::Ask);
+    };
+    let answer = &responses[CONFIRM_KEY];
+    let accepted = answer.get("action").and_then(Value::as_str) == Some("accept")
+        && answer.pointer("/content/confirm") == Some(&json!(true));
+    if accepted {
+        Ok(Confirmation::Confirmed {
+            version: state.version,
+        })
+    } else {
+        Ok(Confirmation::Refused(crate::VaultError::Declined(format!(
+            "the user did not confirm deleting {path}; nothing was deleted"
+        ))))
     }
+}
+
+/// `suggest_tags` without a server-to-client request: the first round hands the client the
+/// `sampling/createMessage` request the session flow would send; the retry carries the
+/// model's message, which gives the same result. A note changed in between is a conflict.
+fn suggest_tags(
+    env: &mut Env<'_>,
+    tool: &tools::Tool,
+    args: &Value,
+    round: Round,
+) -> Result<Value, RpcError> {
+    let refused = |e| Ok(dispatch::tool_outcome(tool, Err(e)));
+    let Some(path) = args.get("path").and_then(Value::as_str) else {
+        return refused(crate::VaultError::InvalidArguments(
+            "suggest_tags needs a path".into(),
+        ));
+    };
+    if let Err(e) = tool.permits(env.caller) {
+        return refused(e);
+    }
+    let Some((state, responses)) = round.retry(tool.name, path, "suggesting tags for")? else {
+        let (request, _, version) = match tools::tag_request(env.vault, &env.caller.access, path) {
+            Ok(built) => built,
+            Err(e) => return refused(e),
+        };
+        let state = NoteState {
+            tool: tool.name.into(),
+            path: path.to_string(),
+            version,
+        };
+        return state.ask(SAMPLE_KEY, "sampling/createMessage", request);
+    };
+    let current = match env
+        .caller
+        .access
+        .check_read(path)
+        .and_then(|()| env.vault.version_of(path))
+    {
+        Ok(current) => current,
+        Err(e) => return refused(e),
+    };
+    if current != state.version {
+        return refused(crate::VaultError::Conflict {
+            path: state.path,
+            expected: state.version,
+            current,
+        });
+    }
+    let answer = responses
+        .get(SAMPLE_KEY)
+        .filter(|a| a.is_object())
+        .ok_or_else(|| {
+            RpcError::invalid_params(format!(
+                "inputResponses must carry the model's message under {SAMPLE_KEY:?}"
+            ))
+        })?;
+    Ok(dispatch::tool_outcome(
+        tool,
+        tools::tag_suggestions(&state.path, answer),
+    ))
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -77,7 +77,12 @@ impl Tool {
         ctx: &RequestContext<'_>,
         args: Value,
     ) -> Result<Value, VaultError> {
-        let caller = ctx.caller;
+        self.permits(ctx.caller)?;
+        (self.run)(vault, ctx, args)
+    }
+
+    /// Does the caller's token allow this tool's effect at all (before any path is checked)?
+    pub fn permits(&self, caller: &crate::caller::Caller) -> Result<(), VaultError> {
         match self.effect {
             Effect::Read if !caller.can_read() => {
                 return Err(VaultError::InsufficientScope(
@@ -93,7 +98,7 @@ impl Tool {
             }
             _ => {}
         }
-        (self.run)(vault, ctx, args)
+        Ok(())
     }
 }
 
@@ -105,7 +110,7 @@ pub fn success_result(structured: Value) -> Value {
 }
 
 /// [`success_result`] when the JSON text is already at hand.
-fn result_with_text(structured: Value, text: String) -> Value {
+pub(crate) fn result_with_text(structured: Value, text: String) -> Value {
     json!({
         "content": [{ "type": "text", "text": text }],
         "structuredContent": structured,

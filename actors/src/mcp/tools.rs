@@ -474,28 +474,51 @@ fn suggest_tags(
                 .into(),
         ));
     }
-    ctx.caller.access.check_read(&a.path)?;
-    let note = vault.read(&a.path)?;
-    let known: Vec<String> = scoped::tags(vault, &ctx.caller.access)?
+    let (request, path, _) = tag_request(vault, &ctx.caller.access, &a.path)?;
+    let answer = ctx.ask_client("sampling/createMessage", request)?;
+    Ok(suggestions(path, &answer))
+}
+
+/// The `sampling/createMessage` params `suggest_tags` asks the client's model with, for the
+/// note at `path`, with the note's path and version they were built from.
+pub fn tag_request(
+    vault: &mut Vault,
+    access: &crate::caller::Access,
+    path: &str,
+) -> Result<(Value, String, u64), VaultError> {
+    access.check_read(path)?;
+    let note = vault.read(path)?;
+    let known: Vec<String> = scoped::tags(vault, access)?
         .into_iter()
         .take(50)
         .map(|t| t.tag)
         .collect();
     let excerpt: String = note.body.chars().take(4000).collect();
-    let answer = ctx.ask_client(
-        "sampling/createMessage",
-        json!({
-            "messages": [{
-                "role": "user",
-                "content": { "type": "text", "text": format!(
-                    "Suggest up to 5 tags for this note. Prefer these existing tags when they fit: {}.\n\
-                     Answer with the tags only, separated by commas.\n\nTitle: {}\n\n{}",
-                    known.join(", "), note.title, excerpt) },
-            }],
-            "systemPrompt": "You label markdown notes with short lowercase tags.",
-            "maxTokens": 100,
-        }),
-    )?;
+    let request = json!({
+        "messages": [{
+            "role": "user",
+            "content": { "type": "text", "text": format!(
+                "Suggest up to 5 tags for this note. Prefer these existing tags when they fit: {}.\n\
+                 Answer with the tags only, separated by commas.\n\nTitle: {}\n\n{}",
+                known.join(", "), note.title, excerpt) },
+        }],
+        "systemPrompt": "You label markdown notes with short lowercase tags.",
+        "maxTokens": 100,
+    });
+    Ok((request, note.path, note.version))
+}
+
+/// `suggest_tags`' `tools/call` result for the note at `path`, from the model's `answer` (a
+/// `sampling/createMessage` result): the same as when the tool asks the client itself.
+pub fn tag_suggestions(path: &str, answer: &Value) -> Result<Value, VaultError> {
+    let out = suggestions(path.to_string(), answer);
+    let json_error = |e: serde_json::Error| VaultError::Io(std::io::Error::other(e));
+    let text = serde_json::to_string(&out).map_err(json_error)?;
+    let structured = serde_json::to_value(out).map_err(json_error)?;
+    Ok(super::tool::result_with_text(structured, text))
+}
+
+fn suggestions(path: String, answer: &Value) -> TagSuggestions {
     let text = answer
         .pointer("/content/text")
         .and_then(Value::as_str)
@@ -511,14 +534,14 @@ fn suggest_tags(
             suggested.push(tag);
         }
     }
-    Ok(TagSuggestions {
-        path: note.path,
+    TagSuggestions {
+        path,
         suggested,
         model: answer
             .get("model")
             .and_then(Value::as_str)
             .map(str::to_string),
-    })
+    }
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
