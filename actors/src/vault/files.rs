@@ -29,6 +29,51 @@ pub fn write_atomic(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
+/// A note's previous file, kept aside under a temp name while a write replaces it (a hard
+/// link, so it takes no space), so that the write can be undone when the index then refuses
+/// it (a full disk). Dropping it forgets the old file; a crash leaves a temp file, which the
+/// next scan removes.
+pub struct SetAside {
+    target: PathBuf,
+    kept: Option<PathBuf>,
+}
+
+impl SetAside {
+    /// Keep `target`'s current file aside, if it has one.
+    pub fn keep(target: &Path) -> std::io::Result<Self> {
+        let tmp = temp_name(target);
+        let kept = match fs::hard_link(target, &tmp) {
+            Ok(()) => Some(tmp),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        Ok(SetAside {
+            target: target.to_path_buf(),
+            kept,
+        })
+    }
+
+    /// Undo the write: the previous file comes back, or the new one goes when there was none.
+    pub fn undo(mut self) -> std::io::Result<()> {
+        match self.kept.take() {
+            Some(tmp) => fs::rename(&tmp, &self.target)?,
+            None => fs::remove_file(&self.target)?,
+        }
+        match self.target.parent() {
+            Some(dir) => sync_dir(dir),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for SetAside {
+    fn drop(&mut self) {
+        if let Some(tmp) = self.kept.take() {
+            let _ = fs::remove_file(tmp);
+        }
+    }
+}
+
 /// Remove a note file durably (the folder entry is synced).
 pub fn remove_durably(target: &Path) -> std::io::Result<()> {
     fs::remove_file(target)?;
@@ -92,5 +137,37 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("note.md")]);
+    }
+
+    #[test]
+    fn a_write_set_aside_is_undone_or_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let note = dir.path().join("a.md");
+        write_atomic(&note, b"old").unwrap();
+        let aside = SetAside::keep(&note).unwrap();
+        write_atomic(&note, b"new").unwrap();
+        aside.undo().unwrap();
+        assert_eq!(fs::read(&note).unwrap(), b"old");
+
+        let aside = SetAside::keep(&note).unwrap();
+        write_atomic(&note, b"newer").unwrap();
+        drop(aside);
+        assert_eq!(fs::read(&note).unwrap(), b"newer");
+
+        let fresh = dir.path().join("b.md");
+        let aside = SetAside::keep(&fresh).unwrap();
+        write_atomic(&fresh, b"b").unwrap();
+        aside.undo().unwrap();
+        assert!(!fresh.exists());
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(
+            names,
+            vec![std::ffi::OsString::from("a.md")],
+            "no temp file is left"
+        );
     }
 }

@@ -110,23 +110,40 @@ impl Vault {
         usage.check_write(&self.quotas, replaced, text.len() as u64)?;
         // The version being replaced goes to the history before the file changes.
         self.keep_history(&path, current, existing.as_deref(), operation)?;
+        let aside = files::SetAside::keep(&file)?;
         files::write_atomic(&file, text.as_bytes())?;
-        let meta = std::fs::metadata(&file)?;
         let hash = hash(text.as_bytes());
         let updated_ms = now_ms();
-        let version = self.change_index(|tx| {
-            store(
-                tx,
-                &path,
-                &parsed,
-                meta.len(),
-                mtime_ns(&meta),
-                &hash,
-                updated_ms,
-                true,
-                Scope::Single,
-            )
-        })?;
+        let indexed = std::fs::metadata(&file)
+            .map_err(VaultError::from)
+            .and_then(|meta| {
+                let version = self.change_index(|tx| {
+                    store(
+                        tx,
+                        &path,
+                        &parsed,
+                        meta.len(),
+                        mtime_ns(&meta),
+                        &hash,
+                        updated_ms,
+                        true,
+                        Scope::Single,
+                    )
+                })?;
+                Ok((meta, version))
+            });
+        // A write the index refused (a full disk) is undone, so a refused write never leaves
+        // its text behind.
+        let (meta, version) = match indexed {
+            Ok(done) => done,
+            Err(e) => {
+                if let Err(undo) = aside.undo() {
+                    tracing::warn!(path = %path, error = %undo, "could not undo a refused write");
+                }
+                return Err(e);
+            }
+        };
+        drop(aside);
         self.usage = Some(usage.after_write(replaced, meta.len()));
         self.last_change_ms = Some(updated_ms);
         self.changes.push(Change::Written {
