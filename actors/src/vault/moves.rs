@@ -128,7 +128,7 @@ impl Vault {
         &mut self,
         path: &NotePath,
         version: u64,
-        old: Option<&str>,
+        old: Option<String>,
         operation: Operation,
     ) -> Result<(), VaultError> {
         let Some(old) = old else { return Ok(()) };
@@ -138,7 +138,7 @@ impl Vault {
             operation,
             at_ms: now_ms(),
             size: old.len() as u64,
-            content: Some(old.to_string()),
+            content: Some(old),
             move_from: None,
             move_to: None,
             moved: false,

@@ -134,12 +134,17 @@ impl Vault {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(e.into()),
         };
-        let indexed = self.index.indexed_file(path.as_str())?;
-        let same = match (&meta, &indexed) {
+        // Size and mtime come from the note facts in memory; the stored hash is read only
+        // when they differ.
+        let known = self.index.meta_and_mtime(path.as_str())?;
+        let same = match (&meta, &known) {
             (None, None) => true,
-            (Some(meta), Some(known)) => {
-                known.size == meta.len() && known.mtime_ns == mtime_ns(meta)
-                    || read_hash(&file).is_some_and(|h| h == known.hash)
+            (Some(meta), Some((facts, mtime))) => {
+                facts.size == meta.len() && *mtime == mtime_ns(meta)
+                    || match self.index.indexed_file(path.as_str())? {
+                        Some(indexed) => read_hash(&file).is_some_and(|h| h == indexed.hash),
+                        None => false,
+                    }
             }
             _ => false,
         };

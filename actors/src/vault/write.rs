@@ -59,28 +59,7 @@ impl Vault {
             });
         }
         let file = paths::resolve(&self.root, &path)?;
-        // A file changed on disk since the index saw it is indexed first (its version moves
-        // on), and a conditional change then answers `conflict`: never a silent overwrite.
-        let on_disk = self.settle(&path)?;
-        let current = self.index.current_version(path.as_str())?;
-        if let Some(expected) = req.if_version {
-            if expected != current {
-                return Err(VaultError::Conflict {
-                    path: path.to_string(),
-                    expected,
-                    current,
-                });
-            }
-        }
-        if let (Some(expected), OnDisk::Changed) = (req.if_version, on_disk) {
-            // Changed, yet not indexable (broken frontmatter, too large): still not ours to
-            // overwrite on the strength of an old version.
-            return Err(VaultError::Conflict {
-                path: path.to_string(),
-                expected,
-                current,
-            });
-        }
+        let current = self.current_for_change(&path, req.if_version)?;
         let existing = match std::fs::read_to_string(&file) {
             Ok(text) => Some(text),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -109,7 +88,8 @@ impl Vault {
         let replaced = self.index.file_facts(path.as_str())?.map(|(size, _)| size);
         usage.check_write(&self.quotas, replaced, text.len() as u64)?;
         // The version being replaced goes to the history before the file changes.
-        self.keep_history(&path, current, existing.as_deref(), operation)?;
+        let created = existing.is_none();
+        self.keep_history(&path, current, existing, operation)?;
         let aside = files::SetAside::keep(&file)?;
         files::write_atomic(&file, text.as_bytes())?;
         let hash = hash(text.as_bytes());
@@ -148,18 +128,42 @@ impl Vault {
         self.last_change_ms = Some(updated_ms);
         self.changes.push(Change::Written {
             path: path.to_string(),
-            created: existing.is_none(),
+            created,
         });
         Ok(Written {
             path: path.to_string(),
             version,
-            created_note: existing.is_none(),
+            created_note: created,
             created: fm_string(&parsed.frontmatter, "created"),
             updated: fm_string(&parsed.frontmatter, "updated"),
             title: parsed.title,
             tags: parsed.tags,
             size: meta.len(),
         })
+    }
+
+    /// The note's current version, checked against `if_version` before a write or delete. A
+    /// file changed on disk since the index saw it is indexed first (its version moves on),
+    /// and a conditional change then answers `conflict`: never a silent overwrite.
+    fn current_for_change(
+        &mut self,
+        path: &NotePath,
+        if_version: Option<u64>,
+    ) -> Result<u64, VaultError> {
+        let on_disk = self.settle(path)?;
+        let current = self.index.current_version(path.as_str())?;
+        if let Some(expected) = if_version {
+            // A change that is on disk but could not be indexed (broken frontmatter, too
+            // large) is not ours to overwrite on the strength of an old version either.
+            if expected != current || on_disk == OnDisk::Changed {
+                return Err(VaultError::Conflict {
+                    path: path.to_string(),
+                    expected,
+                    current,
+                });
+            }
+        }
+        Ok(current)
     }
 
     /// Delete a note's file and forget it in the index (its version is kept).
@@ -170,30 +174,9 @@ impl Vault {
     ) -> Result<Deleted, VaultError> {
         let path = NotePath::parse(raw_path)?;
         let file = paths::resolve(&self.root, &path)?;
-        // A file changed on disk since the index saw it is indexed first (its version moves
-        // on), and a conditional change then answers `conflict`: never a silent overwrite.
-        let on_disk = self.settle(&path)?;
-        let current = self.index.current_version(path.as_str())?;
-        if let Some(expected) = if_version {
-            if expected != current {
-                return Err(VaultError::Conflict {
-                    path: path.to_string(),
-                    expected,
-                    current,
-                });
-            }
-        }
-        if let (Some(expected), OnDisk::Changed) = (if_version, on_disk) {
-            // Changed, yet not indexable (broken frontmatter, too large): still not ours to
-            // overwrite on the strength of an old version.
-            return Err(VaultError::Conflict {
-                path: path.to_string(),
-                expected,
-                current,
-            });
-        }
+        let current = self.current_for_change(&path, if_version)?;
         let old_text = std::fs::read_to_string(&file).ok();
-        self.keep_history(&path, current, old_text.as_deref(), Operation::Delete)?;
+        self.keep_history(&path, current, old_text, Operation::Delete)?;
         let gone_already = match files::remove_durably(&file) {
             Ok(()) => false,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
