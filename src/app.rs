@@ -161,6 +161,7 @@ impl Application {
         let state = AppState {
             storage: Arc::new(storage),
             supervisor,
+            session_ids: Arc::new(http::SessionIds::new(&keys)),
             keys: Arc::new(keys),
             public_url: public_url.into(),
             allowed_origins: Arc::new(origins),

@@ -26,7 +26,7 @@ use super::client::RequestOrigin;
 use super::error::{actor_error, json_error, rpc_error};
 use super::extract::{accepts, not_acceptable, Authenticated, RpcBody};
 use super::observe::RpcCall;
-use super::session_id::{Presented, SessionIds};
+use super::session_id::Presented;
 use super::AppState;
 use crate::audit::Origin;
 
@@ -54,7 +54,7 @@ fn own_session(
     presented: &str,
 ) -> Option<String> {
     let user = caller.user.as_str();
-    match SessionIds::new(&state.keys).check(presented, &caller.user) {
+    match state.session_ids.check(presented, &caller.user) {
         Presented::Own(inner) | Presented::Legacy(inner) => return Some(inner),
         Presented::Foreign => {
             let detail = json!({ "reason": "a session id of another user" });
@@ -171,8 +171,9 @@ async fn run_post(
         {
             Ok(init) => {
                 let mut resp = Json(init.response).into_response();
-                let ids = SessionIds::new(&state.keys);
-                let sid = init.session_id.map(|inner| ids.wrap(&inner, &caller_user));
+                let sid = init
+                    .session_id
+                    .map(|inner| state.session_ids.wrap(&inner, &caller_user));
                 if let Some(sid) = sid.and_then(|s| HeaderValue::from_str(&s).ok()) {
                     resp.headers_mut().insert(SESSION_HEADER, sid);
                 }
@@ -202,7 +203,7 @@ async fn run_stateless(
         return run_listen(state, caller, request).await;
     }
     let id = request.id.clone();
-    let ids = SessionIds::new(&state.keys);
+    let ids = state.session_ids.clone();
     if let Err(refused) = stateless::unbind_state(&ids, &caller.user, &mut request) {
         let (event, reason) = match refused {
             stateless::StateRefused::Foreign => (

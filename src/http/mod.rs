@@ -38,12 +38,16 @@ use crate::accounts::AccountStore;
 use crate::auth::TokenKeys;
 pub use oauth::OAuthServer;
 pub use session::{LoginKind, WebState};
+pub use session_id::SessionIds;
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub supervisor: Supervisor,
     pub keys: Arc<TokenKeys>,
+    /// Binds the MCP session ids and request states handed out to their user (keyed once from
+    /// `keys`).
+    pub session_ids: Arc<SessionIds>,
     /// The URL clients use, without a trailing slash (e.g. `http://127.0.0.1:7860`).
     pub public_url: Arc<str>,
     /// Exact `Origin` values accepted from browsers.

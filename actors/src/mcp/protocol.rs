@@ -38,17 +38,25 @@ pub fn initialize_result(version: &str) -> Value {
             "completions": {},
             "logging": {},
         },
-        "serverInfo": {
-            "name": "vault-mcp",
-            "title": "vault-mcp notes",
-            "version": env!("CARGO_PKG_VERSION"),
-        },
-        "instructions": "A private vault of markdown notes (YAML frontmatter, [[wikilinks]], #tags). \
-            Paths are relative and end in .md, e.g. `projects/plan.md`. Use search_notes to find \
-            notes, read_note before editing, and pass if_version from a read to write_note or \
-            delete_note to avoid overwriting someone else's change.",
+        "serverInfo": server_info(),
+        "instructions": INSTRUCTIONS,
     })
 }
+
+/// Who this server is, as `initialize` and every stateless result name it.
+pub fn server_info() -> Value {
+    json!({
+        "name": "vault-mcp",
+        "title": "vault-mcp notes",
+        "version": env!("CARGO_PKG_VERSION"),
+    })
+}
+
+/// How to use this server, for the client's model.
+pub const INSTRUCTIONS: &str = "A private vault of markdown notes (YAML frontmatter, \
+    [[wikilinks]], #tags). Paths are relative and end in .md, e.g. `projects/plan.md`. Use \
+    search_notes to find notes, read_note before editing, and pass if_version from a read to \
+    write_note or delete_note to avoid overwriting someone else's change.";
 
 /// The answer to a `server/discover` probe that names no version in `_meta` (clients of the
 /// revision's drafts): "unsupported version" with every revision this server speaks, so the

@@ -181,7 +181,7 @@ fn stamp_server_info(result: &mut Value) {
     }
     let meta = &mut result["_meta"];
     if meta.get(META_SERVER_INFO).is_none() {
-        meta[META_SERVER_INFO] = protocol::initialize_result(VERSION)["serverInfo"].clone();
+        meta[META_SERVER_INFO] = protocol::server_info();
     }
 }
 
@@ -243,7 +243,6 @@ fn cacheable(mut result: Value, ttl_ms: u64, scope: &str) -> Value {
 /// The `server/discover` result: the revisions spoken, what the server offers to a stateless
 /// client and how to use it (who it is goes in `_meta`, as on every result).
 pub fn discover_result() -> Value {
-    let described = protocol::initialize_result(VERSION);
     json!({
         "supportedVersions": all_versions(),
         "capabilities": {
@@ -253,7 +252,7 @@ pub fn discover_result() -> Value {
             "prompts": {},
             "completions": {},
         },
-        "instructions": described["instructions"],
+        "instructions": protocol::INSTRUCTIONS,
     })
 }
 
